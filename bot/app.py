@@ -1,0 +1,150 @@
+"""Wiring: the database, the browser, the engine and the bot, on one event loop.
+
+`Application.run()` is the whole life of the process, used the same way by
+`python -m bot` and by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from playwright.async_api import async_playwright
+from tortoise.context import TortoiseContext
+
+from bot.auth import AdminOnly
+from bot.delivery import deliver
+from bot.progress import ProgressReporter
+from bot.settings import Settings
+from handlers import get_routers
+from handlers.help import bot_commands
+from handlers.keyboards import resume_keyboard
+from models import WarmupTask
+from models.database import open_database
+from warmup.browser import BrowserPool, find_executable
+from warmup.catalog import Catalog
+from warmup.engine import Engine, EngineConfig
+from warmup.events import EventBus
+from warmup.state_store import StateStore
+from warmup.tasks import TaskService
+
+logger = logging.getLogger(__name__)
+
+
+def create_bot(settings: Settings) -> Bot:
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is not set")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+def create_dispatcher(settings: Settings, **services: object) -> Dispatcher:
+    dispatcher = Dispatcher(**services)
+    dispatcher.update.outer_middleware(AdminOnly(settings.admin_ids))
+    dispatcher.include_routers(*get_routers())
+    return dispatcher
+
+
+class Application:
+    def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
+        self.settings = settings
+        self._handle_signals = handle_signals
+        self.ready = asyncio.Event()
+        self.database: TortoiseContext | None = None
+        self.engine: Engine | None = None
+        self.browser: BrowserPool | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    async def run(self) -> None:
+        settings = self.settings
+        async with AsyncExitStack() as stack:
+            self.database = await stack.enter_async_context(open_database(settings.database_url))
+            catalog = Catalog(settings.profiles_file, settings.scenarios_dir)
+            report = await catalog.reload()
+            if report.profiles_error:
+                raise SystemExit(f"PROFILES_FILE: {report.profiles_error}")
+            logger.info(
+                "%d profiles, %d scenarios (%d invalid)",
+                report.profiles,
+                report.scenarios,
+                report.invalid_scenarios,
+            )
+
+            bot = create_bot(settings)
+            stack.push_async_callback(bot.session.close)
+            events = EventBus()
+            playwright = await stack.enter_async_context(async_playwright())
+            self.browser = BrowserPool(
+                playwright,
+                executable=find_executable(playwright, settings.browser_executable),
+                headless=settings.headless,
+            )
+            await self.browser.start()
+            stack.push_async_callback(self.browser.close)
+
+            self.engine = Engine(
+                self.browser,
+                StateStore(settings.states_dir),
+                EngineConfig(
+                    max_concurrency=settings.max_concurrency,
+                    run_timeout=settings.run_timeout,
+                    max_attempts=settings.max_attempts,
+                    screenshots_dir=settings.screenshots_dir,
+                    retry_delay=settings.retry_delay,
+                ),
+                events,
+            )
+            reporter = ProgressReporter(
+                bot,
+                self.engine.current_steps,
+                interval=settings.progress_interval,
+                alert_chat_id=settings.alert_chat_id,
+            )
+            events.subscribe(reporter)
+            reporter.start()
+            stack.push_async_callback(reporter.close)
+            stack.push_async_callback(self.engine.shutdown)
+
+            tasks = TaskService(self.engine, catalog)
+            self.dispatcher = create_dispatcher(
+                settings, catalog=catalog, engine=self.engine, tasks=tasks, reporter=reporter
+            )
+            await deliver(lambda: bot.set_my_commands(bot_commands()), what="command list")
+            await self._report_interrupted(bot, await tasks.mark_interrupted())
+            self.dispatcher.startup.register(self._on_startup)
+            await self.dispatcher.start_polling(
+                bot, handle_signals=self._handle_signals, close_bot_session=False
+            )
+        logger.info("stopped")
+
+    async def _on_startup(self) -> None:
+        self.ready.set()
+        logger.info("polling for updates")
+
+    async def stop(self) -> None:
+        """Stop taking updates; `run()` then closes everything and returns."""
+        if self.dispatcher is not None:
+            await self.dispatcher.stop_polling()
+
+    async def _report_interrupted(self, bot: Bot, interrupted: list[WarmupTask]) -> None:
+        for task in interrupted:
+            logger.info("task %d was interrupted by a stop of the bot", task.id)
+            await deliver(
+                lambda task=task: bot.send_message(
+                    task.chat_id,
+                    f"⏸ Warmup #{task.id} was interrupted when the bot stopped. "
+                    "Resume plays the profiles that had not finished.",
+                    reply_markup=resume_keyboard(task.id),
+                ),
+                what=f"interruption notice of task {task.id}",
+            )

@@ -1,0 +1,45 @@
+"""/start and /help."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import BotCommand, Message
+
+router = Router(name="help")
+
+COMMANDS = (
+    ("warmup", "Start a warmup: /warmup <target> [scenario]"),
+    ("status", "Running tasks, or one task: /status [task]"),
+    ("tasks", "The latest tasks"),
+    ("cancel", "Cancel a task: /cancel <task>"),
+    ("profiles", "Configured profiles and their last result"),
+    ("scenarios", "Scenarios, with the errors of invalid ones"),
+    ("reload", "Re-read the profiles file and the scenarios"),
+    ("help", "How to use this bot"),
+)
+
+HELP = """<b>warmup-bot</b> plays scripted browsing sessions (scenarios) for your browser profiles.
+
+/warmup &lt;target&gt; [scenario] — start a task. Target: <code>all</code>, a profile, \
+names separated by commas, or <code>tag:&lt;tag&gt;</code>. The scenario may be left out \
+when there is only one, or one named <code>default</code>.
+/status [task] — running tasks, or one task profile by profile
+/tasks — the latest tasks
+/cancel &lt;task&gt; — cancel a task
+/profiles — profiles and their last result
+/scenarios — scenarios, and why an invalid one is invalid
+/reload — re-read the profiles file and the scenarios folder
+
+The progress message of a task is edited as it runs. Each failed profile is reported \
+with a screenshot and a Retry button."""
+
+
+def bot_commands() -> list[BotCommand]:
+    return [BotCommand(command=name, description=text) for name, text in COMMANDS]
+
+
+@router.message(CommandStart())
+@router.message(Command("help"))
+async def show_help(message: Message) -> None:
+    await message.answer(HELP)

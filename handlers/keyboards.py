@@ -1,0 +1,54 @@
+"""Inline keyboards of the progress message and the failure notification."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from handlers.callbacks import RunRetry, TaskAction, TaskActionKind
+from models import TaskStatus
+from warmup.views import TaskView
+
+
+def progress_keyboard(view: TaskView) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    if not view.finished:
+        builder.button(
+            text="Cancel",
+            callback_data=TaskAction(action=TaskActionKind.cancel, task_id=view.task_id),
+        )
+        return builder.as_markup()
+    if view.status == TaskStatus.interrupted:
+        builder.button(
+            text="Resume",
+            callback_data=TaskAction(action=TaskActionKind.resume, task_id=view.task_id),
+        )
+    if view.failed:
+        builder.button(
+            text="Restart failed",
+            callback_data=TaskAction(action=TaskActionKind.restart_failed, task_id=view.task_id),
+        )
+    builder.button(
+        text="Restart all",
+        callback_data=TaskAction(action=TaskActionKind.restart_all, task_id=view.task_id),
+    )
+    builder.button(
+        text="Details",
+        callback_data=TaskAction(action=TaskActionKind.details, task_id=view.task_id),
+    )
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def retry_keyboard(run_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text="Retry", callback_data=RunRetry(run_id=run_id))
+    return builder.as_markup()
+
+
+def resume_keyboard(task_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text="Resume", callback_data=TaskAction(action=TaskActionKind.resume, task_id=task_id)
+    )
+    return builder.as_markup()

@@ -1,0 +1,156 @@
+"""Watching and steering tasks: /status, /tasks, /cancel and the task buttons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from aiogram import Router, html
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot.render import TASK_HEADLINES, elapsed, format_duration, render_details, summary_line
+from handlers.arguments import ArgumentError, parse_task_id
+from handlers.callbacks import RunRetry, TaskAction, TaskActionKind
+from models import ACTIVE_TASK_STATUSES, WarmupRun, WarmupTask
+from warmup.catalog import ScenarioChoiceError
+from warmup.engine import Engine
+from warmup.tasks import TaskError, TaskService
+from warmup.views import TaskView, load_task_view
+
+if TYPE_CHECKING:
+    from bot.progress import ProgressReporter
+
+
+router = Router(name="tasks")
+
+LATEST_TASKS = 10
+
+
+def task_line(view: TaskView, now: datetime) -> str:
+    return (
+        f"<b>#{view.task_id}</b> {html.quote(view.scenario)} · {html.quote(view.target)} — "
+        f"{TASK_HEADLINES[view.status]} {format_duration(elapsed(view, now))}\n"
+        f"   {summary_line(view)}"
+    )
+
+
+async def chat_task(task_id: int, chat_id: int) -> WarmupTask | None:
+    """A task of this chat; tasks of other chats do not exist from here."""
+    return await WarmupTask.get_or_none(id=task_id, chat_id=chat_id)
+
+
+@router.message(Command("status"))
+async def show_status(message: Message, command: CommandObject, engine: Engine) -> None:
+    now = datetime.now(UTC)
+    if command.args:
+        try:
+            task_id = parse_task_id(command.args)
+        except ArgumentError as error:
+            await message.answer(f"⚠️ {error}. Usage: /status [task]")
+            return
+        task = await chat_task(task_id, message.chat.id)
+        view = await load_task_view(task.id, engine.current_steps) if task else None
+        if view is None:
+            await message.answer(f"⚠️ No task #{task_id} in this chat. /tasks lists them.")
+            return
+        await message.answer(render_details(view, now))
+        return
+    tasks = await WarmupTask.filter(
+        chat_id=message.chat.id, status__in=list(ACTIVE_TASK_STATUSES)
+    ).limit(LATEST_TASKS)
+    if not tasks:
+        await message.answer("Nothing is running. /tasks lists the latest tasks.")
+        return
+    views = [await load_task_view(task.id, engine.current_steps) for task in tasks]
+    lines = [task_line(view, now) for view in views if view is not None]
+    await message.answer("<b>Running</b>\n" + "\n".join(lines))
+
+
+@router.message(Command("tasks"))
+async def show_tasks(message: Message, engine: Engine) -> None:
+    tasks = await WarmupTask.filter(chat_id=message.chat.id).limit(LATEST_TASKS)
+    if not tasks:
+        await message.answer("No tasks yet. Start one with /warmup.")
+        return
+    now = datetime.now(UTC)
+    views = [await load_task_view(task.id, engine.current_steps) for task in tasks]
+    lines = [task_line(view, now) for view in views if view is not None]
+    await message.answer("<b>Latest tasks</b>\n" + "\n".join(lines))
+
+
+@router.message(Command("cancel"))
+async def cancel_task(message: Message, command: CommandObject, tasks: TaskService) -> None:
+    try:
+        task_id = parse_task_id(command.args)
+    except ArgumentError as error:
+        await message.answer(f"⚠️ {error}. Usage: /cancel &lt;task&gt;")
+        return
+    task = await chat_task(task_id, message.chat.id)
+    if task is None:
+        await message.answer(f"⚠️ No task #{task_id} in this chat. /tasks lists them.")
+        return
+    if await tasks.cancel(task):
+        await message.answer(f"Task #{task_id} cancelled.")
+    else:
+        await message.answer(f"Task #{task_id} has already ended ({task.status.value}).")
+
+
+@router.callback_query(TaskAction.filter())
+async def on_task_button(
+    callback: CallbackQuery,
+    callback_data: TaskAction,
+    tasks: TaskService,
+    reporter: ProgressReporter,
+    engine: Engine,
+) -> None:
+    chat_id = callback.message.chat.id if callback.message else None
+    task = await chat_task(callback_data.task_id, chat_id) if chat_id is not None else None
+    if task is None or chat_id is None:
+        await callback.answer("This button is no longer valid: no such task in this chat.")
+        return
+    user_id = callback.from_user.id
+    try:
+        match callback_data.action:
+            case TaskActionKind.cancel:
+                cancelled = await tasks.cancel(task)
+                await callback.answer("Cancelled." if cancelled else "Already ended.")
+            case TaskActionKind.restart_failed | TaskActionKind.restart_all:
+                only_failed = callback_data.action == TaskActionKind.restart_failed
+                new_task = await tasks.restart(task, only_failed=only_failed, user_id=user_id)
+                await callback.answer(f"Started task #{new_task.id}.")
+                await reporter.open_message(new_task.id, chat_id)
+            case TaskActionKind.resume:
+                resumed = await tasks.resume(task)
+                await callback.answer(f"Resuming {resumed} profile(s).")
+                await reporter.open_message(task.id, chat_id)
+            case TaskActionKind.details:
+                view = await load_task_view(task.id, engine.current_steps)
+                await callback.answer()
+                if view is not None:
+                    await callback.bot.send_message(
+                        chat_id, render_details(view, datetime.now(UTC))
+                    )
+    except (TaskError, ScenarioChoiceError) as error:
+        await callback.answer(str(error)[:200], show_alert=True)
+
+
+@router.callback_query(RunRetry.filter())
+async def on_retry_button(
+    callback: CallbackQuery,
+    callback_data: RunRetry,
+    tasks: TaskService,
+    reporter: ProgressReporter,
+) -> None:
+    chat_id = callback.message.chat.id if callback.message else None
+    run = await WarmupRun.get_or_none(id=callback_data.run_id).prefetch_related("task")
+    if run is None or chat_id is None or run.task.chat_id != chat_id:
+        await callback.answer("This button is no longer valid: no such run in this chat.")
+        return
+    try:
+        new_task = await tasks.retry_run(run, user_id=callback.from_user.id)
+    except (TaskError, ScenarioChoiceError) as error:
+        await callback.answer(str(error)[:200], show_alert=True)
+        return
+    await callback.answer(f"Started task #{new_task.id}.")
+    await reporter.open_message(new_task.id, chat_id)

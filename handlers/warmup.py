@@ -1,0 +1,38 @@
+"""/warmup: start a task and reply with its live progress message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiogram import Router, html
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from handlers.arguments import WARMUP_USAGE, ArgumentError, parse_warmup_args
+from warmup.catalog import ScenarioChoiceError
+from warmup.targets import TargetError
+from warmup.tasks import TaskService
+
+if TYPE_CHECKING:
+    from bot.progress import ProgressReporter
+
+
+router = Router(name="warmup")
+
+
+@router.message(Command("warmup"))
+async def start_warmup(
+    message: Message, command: CommandObject, tasks: TaskService, reporter: ProgressReporter
+) -> None:
+    try:
+        args = parse_warmup_args(command.args)
+        task = await tasks.start(
+            chat_id=message.chat.id,
+            user_id=message.from_user.id if message.from_user else None,
+            target=args.target,
+            scenario=args.scenario,
+        )
+    except (ArgumentError, TargetError, ScenarioChoiceError) as error:
+        await message.answer(f"⚠️ {html.quote(str(error))}\n\n{WARMUP_USAGE}")
+        return
+    await reporter.open_message(task.id, message.chat.id)

@@ -1,0 +1,21 @@
+"""Tortoise models and the database set-up."""
+
+from models.entities import (
+    ACTIVE_TASK_STATUSES,
+    FINISHED_RUN_STATUSES,
+    Profile,
+    RunStatus,
+    TaskStatus,
+    WarmupRun,
+    WarmupTask,
+)
+
+__all__ = [
+    "ACTIVE_TASK_STATUSES",
+    "FINISHED_RUN_STATUSES",
+    "Profile",
+    "RunStatus",
+    "TaskStatus",
+    "WarmupRun",
+    "WarmupTask",
+]

@@ -1,0 +1,105 @@
+"""The tables: profiles, warmup tasks and the runs of one profile inside a task."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class TaskStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+
+
+FINISHED_RUN_STATUSES = frozenset(
+    {RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled, RunStatus.interrupted}
+)
+ACTIVE_TASK_STATUSES = frozenset({TaskStatus.pending, TaskStatus.running})
+
+
+class Profile(Model):
+    """A browser profile as last read from PROFILES_FILE.
+
+    Removing a profile from the file keeps its row (its runs refer to it) and marks
+    it inactive.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=32, unique=True)
+    tags = fields.JSONField(default=list)
+    vars = fields.JSONField(default=dict)
+    options = fields.JSONField(default=dict, description="browser-context options")
+    seed_state = fields.CharField(max_length=1024, null=True)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    runs: fields.ReverseRelation[WarmupRun]
+
+    class Meta:
+        table = "profile"
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WarmupTask(Model):
+    """One `/warmup` command: a scenario played for a set of profiles."""
+
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.BigIntField(db_index=True)
+    user_id = fields.BigIntField(null=True)
+    target = fields.CharField(max_length=512)
+    scenario = fields.CharField(max_length=128)
+    status = fields.CharEnumField(TaskStatus, default=TaskStatus.pending, max_length=16)
+    progress_message_id = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    runs: fields.ReverseRelation[WarmupRun]
+
+    class Meta:
+        table = "warmup_task"
+        ordering = ("-id",)
+
+
+class WarmupRun(Model):
+    """One profile inside one task."""
+
+    id = fields.IntField(primary_key=True)
+    task: fields.ForeignKeyRelation[WarmupTask] = fields.ForeignKeyField(
+        "models.WarmupTask", related_name="runs", on_delete=fields.CASCADE
+    )
+    profile: fields.ForeignKeyRelation[Profile] = fields.ForeignKeyField(
+        "models.Profile", related_name="runs", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(RunStatus, default=RunStatus.queued, max_length=16)
+    attempts = fields.IntField(default=0)
+    queued_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    failed_step = fields.CharField(max_length=255, null=True)
+    error = fields.TextField(null=True)
+    screenshot_path = fields.CharField(max_length=1024, null=True)
+
+    class Meta:
+        table = "warmup_run"
+        ordering = ("id",)
+        unique_together = (("task", "profile"),)

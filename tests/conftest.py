@@ -1,0 +1,140 @@
+"""Fixtures: a fake Telegram, a local site, and the whole bot started on them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.app import Application
+from bot.settings import Settings, load_settings
+from tests.chat_client import ChatClient
+from tests.fake_telegram import FakeTelegram
+from tests.site import LocalSite
+
+ADMIN_ID = 1001
+CHAT_ID = 5001
+
+SMOKE = """
+description: Open the feed, scroll, read a story
+steps:
+  - goto: "{site}/feed?p={profile}"
+  - scroll: 400
+  - click: "a.item"
+  - expect: "#article"
+"""
+
+
+@dataclass
+class Harness:
+    app: Application
+    fake: FakeTelegram
+    site: LocalSite
+    chat: ChatClient
+    settings: Settings
+
+    @contextmanager
+    def db(self) -> Iterator[None]:
+        """Query the bot's database from the test's own task."""
+        assert self.app.database is not None
+        with self.app.database:
+            yield
+
+    def chat_for(self, chat_id: int, user_id: int = ADMIN_ID) -> ChatClient:
+        return ChatClient(self.fake, chat_id=chat_id, user_id=user_id)
+
+
+StartBot = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[LocalSite]:
+    local = LocalSite()
+    await local.start()
+    yield local
+    await local.stop()
+
+
+def write_config(
+    root: Path,
+    site: LocalSite,
+    profiles: list[str | dict[str, Any]],
+    scenarios: dict[str, str],
+) -> None:
+    entries = []
+    for profile in profiles:
+        entry = {"name": profile} if isinstance(profile, str) else dict(profile)
+        entry["vars"] = {"site": site.url, **entry.get("vars", {})}
+        entries.append(entry)
+    (root / "profiles.yaml").write_text(yaml.safe_dump({"profiles": entries}), encoding="utf-8")
+    scenarios_dir = root / "scenarios"
+    scenarios_dir.mkdir(exist_ok=True)
+    for name, text in scenarios.items():
+        (scenarios_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+async def start_bot(tmp_path: Path, fake: FakeTelegram, site: LocalSite) -> AsyncIterator[StartBot]:
+    """Start the real application (polling, Chromium, SQLite file) on the fakes."""
+    running: list[tuple[Application, asyncio.Task[None]]] = []
+
+    async def start(
+        profiles: list[str | dict[str, Any]] | None = None,
+        scenarios: dict[str, str] | None = None,
+        *,
+        write: bool = True,
+        **overrides: Any,
+    ) -> Harness:
+        if write:
+            write_config(
+                tmp_path,
+                site,
+                profiles or ["alice"],
+                scenarios if scenarios is not None else {"smoke": SMOKE},
+            )
+        options: dict[str, Any] = {
+            "_env_file": None,
+            "bot_token": fake.token,
+            "telegram_api_url": fake.api_url,
+            "admin_ids": frozenset({ADMIN_ID}),
+            "database_url": f"sqlite://{tmp_path}/warmup.sqlite3",
+            "data_dir": tmp_path / "data",
+            "profiles_file": tmp_path / "profiles.yaml",
+            "scenarios_dir": tmp_path / "scenarios",
+            "progress_interval": 0.3,
+            "retry_delay": 0.05,
+            "max_attempts": 1,
+            "run_timeout": 60,
+        }
+        options.update(overrides)
+        settings = load_settings(**options)
+        app = Application(settings, handle_signals=False)
+        runner = asyncio.create_task(app.run())
+        running.append((app, runner))
+        ready = asyncio.create_task(app.ready.wait())
+        await asyncio.wait({runner, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            ready.cancel()
+            runner.result()
+        assert app.ready.is_set(), "the bot did not start within 30 s"
+        return Harness(
+            app, fake, site, ChatClient(fake, chat_id=CHAT_ID, user_id=ADMIN_ID), settings
+        )
+
+    yield start
+    for app, runner in running:
+        if not runner.done():
+            await app.stop()
+        await asyncio.wait_for(runner, timeout=30)

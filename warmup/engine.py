@@ -1,0 +1,287 @@
+"""The run executor: plays a task's runs in the shared browser, bounded and cancellable.
+
+Every status change is written to the database first and announced as an event
+after, so a listener that reads the database always sees the state it was told of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+
+from models import FINISHED_RUN_STATUSES, RunStatus, TaskStatus, WarmupRun, WarmupTask
+from warmup.browser import BrowserPool
+from warmup.events import (
+    EventBus,
+    RunFailed,
+    RunFinished,
+    RunQueued,
+    RunStarted,
+    StepStarted,
+    TaskFinished,
+)
+from warmup.player import StepFailed, play
+from warmup.scenario import Scenario, Step
+from warmup.state_store import StateStore
+
+logger = logging.getLogger(__name__)
+
+SCREENSHOT_TIMEOUT_MS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    max_concurrency: int
+    run_timeout: float
+    max_attempts: int
+    screenshots_dir: Path
+    retry_delay: float = 2.0
+    step_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailure:
+    step: str | None
+    error: str
+    screenshot: Path | None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    def __init__(
+        self,
+        browser: BrowserPool,
+        states: StateStore,
+        config: EngineConfig,
+        events: EventBus,
+    ) -> None:
+        self._browser = browser
+        self._states = states
+        self._config = config
+        self._events = events
+        self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._profile_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+        self.current_steps: dict[int, str] = {}
+        """run id → label of the step it is playing now; read by progress displays."""
+
+    @property
+    def events(self) -> EventBus:
+        return self._events
+
+    def is_running(self, task_id: int) -> bool:
+        return task_id in self._tasks
+
+    def submit(self, task_id: int, scenario: Scenario) -> None:
+        """Start playing the task's queued runs in the background."""
+        if task_id in self._tasks:
+            raise RuntimeError(f"task {task_id} is already running")
+        runner = asyncio.create_task(
+            self._execute(task_id, scenario), name=f"warmup-task-{task_id}"
+        )
+        self._tasks[task_id] = runner
+        runner.add_done_callback(lambda _: self._tasks.pop(task_id, None))
+
+    async def cancel(self, task_id: int) -> bool:
+        """Stop a task now: its contexts are closed and unfinished runs become cancelled."""
+        runner = self._tasks.get(task_id)
+        if runner is None:
+            return False
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        return True
+
+    async def wait(self, task_id: int) -> None:
+        runner = self._tasks.get(task_id)
+        if runner is not None:
+            await asyncio.gather(runner, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Stop every task; what was unfinished becomes interrupted, to be resumed later."""
+        self._stopping = True
+        runners = list(self._tasks.values())
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+
+    async def _execute(self, task_id: int, scenario: Scenario) -> None:
+        runs = await WarmupRun.filter(task_id=task_id, status=RunStatus.queued).prefetch_related(
+            "profile"
+        )
+        await WarmupTask.filter(id=task_id).update(status=TaskStatus.running, started_at=utcnow())
+        for run in runs:
+            self._events.emit(RunQueued(task_id, run.id, run.profile.name))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for run in runs:
+                    group.create_task(self._run_profile(task_id, run, scenario))
+        except asyncio.CancelledError:
+            await self._stop_unfinished(task_id)
+            raise
+        status = await self._finish_status(task_id)
+        await WarmupTask.filter(id=task_id).update(status=status, finished_at=utcnow())
+        self._events.emit(TaskFinished(task_id, status))
+
+    async def _finish_status(self, task_id: int) -> TaskStatus:
+        """Completed unless every run failed: a completed task may still hold failed runs."""
+        statuses = await WarmupRun.filter(task_id=task_id).values_list("status", flat=True)
+        if statuses and all(status == RunStatus.failed for status in statuses):
+            return TaskStatus.failed
+        return TaskStatus.completed
+
+    async def _stop_unfinished(self, task_id: int) -> None:
+        run_status = RunStatus.interrupted if self._stopping else RunStatus.cancelled
+        task_status = TaskStatus.interrupted if self._stopping else TaskStatus.cancelled
+        unfinished = (
+            await WarmupRun.filter(task_id=task_id)
+            .exclude(status__in=list(FINISHED_RUN_STATUSES))
+            .prefetch_related("profile")
+        )
+        now = utcnow()
+        await WarmupRun.filter(id__in=[run.id for run in unfinished]).update(
+            status=run_status, finished_at=now
+        )
+        await WarmupTask.filter(id=task_id).update(status=task_status, finished_at=now)
+        for run in unfinished:
+            self.current_steps.pop(run.id, None)
+            self._events.emit(RunFinished(task_id, run.id, run.profile.name, run_status))
+        self._events.emit(TaskFinished(task_id, task_status))
+
+    async def _run_profile(self, task_id: int, run: WarmupRun, scenario: Scenario) -> None:
+        profile = run.profile
+        # The profile lock comes first so that a run waiting for its profile holds no slot.
+        async with self._profile_locks[profile.name], self._slots:
+            for attempt in range(1, self._config.max_attempts + 1):
+                await WarmupRun.filter(id=run.id).update(
+                    status=RunStatus.running, attempts=attempt, started_at=utcnow()
+                )
+                self._events.emit(RunStarted(task_id, run.id, profile.name, attempt))
+                failure = await self._attempt(task_id, run, scenario, attempt)
+                self.current_steps.pop(run.id, None)
+                if failure is None:
+                    await WarmupRun.filter(id=run.id).update(
+                        status=RunStatus.succeeded,
+                        finished_at=utcnow(),
+                        failed_step=None,
+                        error=None,
+                        screenshot_path=None,
+                    )
+                    self._events.emit(
+                        RunFinished(task_id, run.id, profile.name, RunStatus.succeeded)
+                    )
+                    return
+                final = attempt >= self._config.max_attempts
+                await WarmupRun.filter(id=run.id).update(
+                    status=RunStatus.failed if final else RunStatus.running,
+                    finished_at=utcnow() if final else None,
+                    failed_step=failure.step,
+                    error=failure.error,
+                    screenshot_path=str(failure.screenshot) if failure.screenshot else None,
+                )
+                self._events.emit(
+                    RunFailed(
+                        task_id,
+                        run.id,
+                        profile.name,
+                        attempt,
+                        failure.step,
+                        failure.error,
+                        failure.screenshot,
+                        final,
+                    )
+                )
+                if final:
+                    return
+                await asyncio.sleep(self._config.retry_delay * attempt)
+
+    async def _attempt(
+        self, task_id: int, run: WarmupRun, scenario: Scenario, attempt: int
+    ) -> AttemptFailure | None:
+        """One try of one profile in a fresh context; None means it succeeded."""
+        profile = run.profile
+        seed = Path(profile.seed_state) if profile.seed_state else None
+        options = dict(profile.options)
+        state = self._states.load(profile.name, seed)
+        if state is not None:
+            options["storage_state"] = state
+        variables = {**scenario.vars, **profile.vars, "profile": profile.name}
+        current: list[Step] = []
+
+        def on_step(step: Step) -> None:
+            current[:] = [step]
+            self.current_steps[run.id] = step.label
+            self._events.emit(StepStarted(task_id, run.id, profile.name, step.path, step.label))
+
+        context: BrowserContext | None = None
+        try:
+            failure: AttemptFailure | None = None
+            page: Page | None = None
+            try:
+                async with asyncio.timeout(self._config.run_timeout):
+                    context = await self._browser.new_context(options)
+                    page = await context.new_page()
+                    await play(
+                        page,
+                        scenario,
+                        variables,
+                        rng=random.Random(),
+                        on_step=on_step,
+                        default_timeout=self._config.step_timeout,
+                    )
+            except StepFailed as error:
+                failure = AttemptFailure(f"{error.path} ({error.label})", error.reason, None)
+            except TimeoutError:
+                step = f"{current[0].path} ({current[0].label})" if current else None
+                timeout = f"{self._config.run_timeout:g}"
+                failure = AttemptFailure(step, f"run timed out after {timeout} s", None)
+            except PlaywrightError as error:
+                failure = AttemptFailure(None, _first_line(error.message), None)
+            if failure is not None and page is not None:
+                shot = await self._screenshot(page, task_id, profile.name, attempt)
+                failure = AttemptFailure(failure.step, failure.error, shot)
+            if context is not None:
+                await self._save_state(context, profile.name)
+            return failure
+        finally:
+            if context is not None:
+                await context.close()
+
+    async def _save_state(self, context: BrowserContext, profile: str) -> None:
+        try:
+            state = await context.storage_state()
+        except PlaywrightError as error:
+            logger.warning(
+                "could not read the state of %s: %s", profile, _first_line(error.message)
+            )
+            return
+        self._states.save(profile, state)
+
+    async def _screenshot(
+        self, page: Page, task_id: int, profile: str, attempt: int
+    ) -> Path | None:
+        directory = self._config.screenshots_dir
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = directory / f"task{task_id}-{profile}-{attempt}.png"
+        try:
+            await page.screenshot(path=path, timeout=SCREENSHOT_TIMEOUT_MS)
+        except PlaywrightError as error:
+            logger.warning("no screenshot of %s: %s", profile, _first_line(error.message))
+            return None
+        path.chmod(0o600)
+        return path
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "browser error"

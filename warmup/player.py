@@ -1,0 +1,261 @@
+"""Play a parsed scenario on a Playwright page: a plain interpreter, one function per action.
+
+Every failure becomes :class:`StepFailed` with the step's path and label and a
+one-line reason. ``asyncio.CancelledError`` always propagates untouched, so a
+cancelled run stops at once, whatever step it was in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from warmup.scenario import (
+    ClickStep,
+    ExpectStep,
+    GotoStep,
+    PressStep,
+    RepeatStep,
+    Scenario,
+    ScrollStep,
+    Step,
+    TypeStep,
+    UnknownVariable,
+    WaitStep,
+    substitute,
+)
+
+logger = logging.getLogger(__name__)
+
+# Playwright prefixes its messages with the API call, e.g. "Locator.click: ".
+_API_PREFIX = re.compile(r"^\w+\.\w+: ")
+
+
+class StepFailed(Exception):
+    """A step that did not do what it says; ``reason`` is one human line, no secrets."""
+
+    def __init__(self, path: str, label: str, reason: str) -> None:
+        self.path = path
+        self.label = label
+        self.reason = reason
+        super().__init__(f"{path} ({label}): {reason}")
+
+
+@dataclass
+class _Run:
+    """What every action needs while one scenario plays."""
+
+    page: Page
+    variables: Mapping[str, str]
+    rng: random.Random
+    on_step: Callable[[Step], None] | None
+    default_timeout: float
+    typing_delay_ms: float
+    executed: int = 0
+
+    def text(self, template: str) -> str:
+        return substitute(template, self.variables)
+
+
+async def play(
+    page: Page,
+    scenario: Scenario,
+    variables: Mapping[str, str],
+    *,
+    rng: random.Random,
+    on_step: Callable[[Step], None] | None = None,
+    default_timeout: float = 30.0,
+    typing_delay_ms: float = 40,
+) -> int:
+    """Play ``scenario`` on ``page`` and return how many steps ran.
+
+    ``variables`` (the profile's vars and ``profile``) override the scenario's
+    own ``vars``. A repeat counts as a step, and so does each step inside it
+    each time it runs; steps skipped by probability do not count.
+    """
+    run = _Run(
+        page=page,
+        variables={**scenario.vars, **variables},
+        rng=rng,
+        on_step=on_step,
+        default_timeout=default_timeout,
+        typing_delay_ms=typing_delay_ms,
+    )
+    await _play_steps(run, scenario.steps)
+    return run.executed
+
+
+async def _play_steps(run: _Run, steps: tuple[Step, ...]) -> None:
+    for step in steps:
+        await _play_step(run, step)
+
+
+async def _play_step(run: _Run, step: Step) -> None:
+    if step.probability < 1.0 and not run.rng.random() < step.probability:
+        logger.debug("skipped by probability: %s (%s)", step.path, step.label)
+        return
+    if run.on_step is not None:
+        run.on_step(step)
+    run.executed += 1
+    try:
+        await _execute(run, step)
+    except StepFailed as failure:
+        if not step.optional:
+            raise
+        logger.warning(
+            "optional step %s (%s) failed, going on: %s",
+            failure.path,
+            failure.label,
+            failure.reason,
+        )
+
+
+def _limit(run: _Run, step: Step) -> float | None:
+    """Seconds the whole step may take.
+
+    Without an explicit ``timeout``, browser actions get the default timeout,
+    while waits and repeats are bounded only by the caller's run timeout.
+    """
+    if step.timeout is not None:
+        return step.timeout
+    if isinstance(step, WaitStep | RepeatStep):
+        return None
+    return run.default_timeout
+
+
+async def _execute(run: _Run, step: Step) -> None:
+    """Run one step's action under its time limit and turn every error into StepFailed.
+
+    Browser actions get the same limit twice: as Playwright's own timeout and
+    as an ``asyncio.timeout`` (for calls without a timeout, like key presses).
+    Whichever fires first, the reason is the same.
+    """
+    limit = _limit(run, step)
+    try:
+        async with asyncio.timeout(limit):
+            await _ACTIONS[type(step)](run, step, limit or run.default_timeout)
+    except StepFailed:
+        raise
+    except UnknownVariable as exc:
+        raise StepFailed(step.path, step.label, str(exc)) from None
+    except (TimeoutError, PlaywrightTimeoutError):
+        # Playwright's TimeoutError is not a builtin TimeoutError: both are caught here.
+        reason = _timeout_reason(run, step, limit or run.default_timeout)
+        raise StepFailed(step.path, step.label, reason) from None
+    except PlaywrightError as exc:
+        raise StepFailed(step.path, step.label, _playwright_reason(exc)) from None
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _timeout_reason(run: _Run, step: Step, limit: float) -> str:
+    after = f"timed out after {_seconds(limit)}"
+    match step:
+        case GotoStep():
+            return f"{after} loading {_safe_url(run.text(step.url))}"
+        case ClickStep():
+            return f"{after} waiting for {run.text(step.selector)!r} to be clickable"
+        case TypeStep():
+            return f"{after} typing into {run.text(step.selector)!r}"
+        case ExpectStep(selector=str(selector)):
+            return f"{after} waiting for {run.text(selector)!r} to be visible"
+        case ExpectStep(text=str(text)):
+            return f"{after} waiting for the text {run.text(text)!r} to be visible"
+        case ExpectStep(url=str(url)):
+            return f"{after} waiting for the URL to contain {run.text(url)!r}"
+        case _:
+            return after
+
+
+def _playwright_reason(exc: BaseException) -> str:
+    """The first line of a Playwright message, without the API prefix or the call log."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    return _API_PREFIX.sub("", first)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any user:password part, fit for logs and chat messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host))
+
+
+# --------------------------------------------------------------------------- actions
+
+
+async def _goto(run: _Run, step: GotoStep, limit: float) -> None:
+    url = run.text(step.url)
+    response = await run.page.goto(url, wait_until="load", timeout=limit * 1000)
+    if response is not None and response.status >= 400:
+        raise StepFailed(step.path, step.label, f"HTTP {response.status} at {_safe_url(url)}")
+
+
+async def _wait(run: _Run, step: WaitStep, limit: float) -> None:
+    await asyncio.sleep(step.seconds.pick(run.rng))
+
+
+async def _scroll(run: _Run, step: ScrollStep, limit: float) -> None:
+    await run.page.mouse.wheel(0, step.pixels.pick(run.rng))
+
+
+async def _click(run: _Run, step: ClickStep, limit: float) -> None:
+    await run.page.locator(run.text(step.selector)).first.click(timeout=limit * 1000)
+
+
+async def _type(run: _Run, step: TypeStep, limit: float) -> None:
+    locator = run.page.locator(run.text(step.selector)).first
+    await locator.press_sequentially(
+        run.text(step.text), delay=run.typing_delay_ms, timeout=limit * 1000
+    )
+
+
+async def _press(run: _Run, step: PressStep, limit: float) -> None:
+    await run.page.keyboard.press(run.text(step.key))
+
+
+async def _expect(run: _Run, step: ExpectStep, limit: float) -> None:
+    if step.url is not None:
+        part = run.text(step.url)
+        # "commit": the URL is there as soon as the navigation starts, or at once for
+        # same-document changes (history.pushState, #anchors).
+        await run.page.wait_for_url(
+            lambda url: part in url, wait_until="commit", timeout=limit * 1000
+        )
+        return
+    if step.selector is not None:
+        locator = run.page.locator(run.text(step.selector)).first
+    else:
+        locator = run.page.get_by_text(run.text(step.text or "")).first
+    await locator.wait_for(state="visible", timeout=limit * 1000)
+
+
+async def _repeat(run: _Run, step: RepeatStep, limit: float) -> None:
+    for _ in range(int(step.times.pick(run.rng))):
+        await _play_steps(run, step.steps)
+
+
+_ACTIONS: dict[type, Callable[[_Run, Any, float], Awaitable[None]]] = {
+    GotoStep: _goto,
+    WaitStep: _wait,
+    ScrollStep: _scroll,
+    ClickStep: _click,
+    TypeStep: _type,
+    PressStep: _press,
+    ExpectStep: _expect,
+    RepeatStep: _repeat,
+}

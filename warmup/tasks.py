@@ -1,0 +1,110 @@
+"""Creating, restarting and cancelling warmup tasks: the operations behind commands and buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tortoise.transactions import in_transaction
+
+from models import ACTIVE_TASK_STATUSES, Profile, RunStatus, TaskStatus, WarmupRun, WarmupTask
+from warmup.catalog import Catalog
+from warmup.engine import Engine, utcnow
+from warmup.scenario import Scenario
+from warmup.targets import resolve_target
+
+
+class TaskError(ValueError):
+    """The operation cannot be done; the message says why, in the operator's words."""
+
+
+class TaskService:
+    def __init__(self, engine: Engine, catalog: Catalog) -> None:
+        self._engine = engine
+        self._catalog = catalog
+
+    async def start(
+        self, *, chat_id: int, user_id: int | None, target: str, scenario: str | None
+    ) -> WarmupTask:
+        chosen = self._catalog.scenario(scenario)
+        names = resolve_target(target, self._catalog.profiles)
+        return await self._create(chat_id, user_id, target, chosen, names)
+
+    async def restart(
+        self, task: WarmupTask, *, only_failed: bool, user_id: int | None
+    ) -> WarmupTask:
+        runs = await WarmupRun.filter(task_id=task.id).prefetch_related("profile")
+        if only_failed:
+            runs = [run for run in runs if run.status == RunStatus.failed]
+            if not runs:
+                raise TaskError(f"task #{task.id} has no failed profile to restart")
+        label = f"{'failed' if only_failed else 'all'} of #{task.id}"
+        return await self._recreate(task, user_id, label, [run.profile.name for run in runs])
+
+    async def retry_run(self, run: WarmupRun, *, user_id: int | None) -> WarmupTask:
+        await run.fetch_related("task", "profile")
+        label = f"{run.profile.name} of #{run.task.id}"
+        return await self._recreate(run.task, user_id, label, [run.profile.name])
+
+    async def cancel(self, task: WarmupTask) -> bool:
+        """True when the task was running and is now cancelled."""
+        if await self._engine.cancel(task.id):
+            return True
+        if task.status in ACTIVE_TASK_STATUSES:
+            await WarmupTask.filter(id=task.id).update(
+                status=TaskStatus.cancelled, finished_at=utcnow()
+            )
+            return True
+        return False
+
+    async def resume(self, task: WarmupTask) -> int:
+        """Play again the runs of an interrupted task that had not finished; how many."""
+        if task.status != TaskStatus.interrupted:
+            raise TaskError(f"task #{task.id} is {task.status.value}, not interrupted")
+        scenario = self._catalog.scenario(task.scenario)
+        resumed = await WarmupRun.filter(task_id=task.id, status=RunStatus.interrupted).update(
+            status=RunStatus.queued, finished_at=None
+        )
+        await WarmupTask.filter(id=task.id).update(status=TaskStatus.pending, finished_at=None)
+        self._engine.submit(task.id, scenario)
+        return resumed
+
+    async def mark_interrupted(self) -> list[WarmupTask]:
+        """At start: what a stopped process left pending or running becomes interrupted."""
+        tasks = await WarmupTask.filter(status__in=list(ACTIVE_TASK_STATUSES))
+        now = utcnow()
+        for task in tasks:
+            await WarmupRun.filter(
+                task_id=task.id, status__in=[RunStatus.queued, RunStatus.running]
+            ).update(status=RunStatus.interrupted, finished_at=now)
+            await WarmupTask.filter(id=task.id).update(
+                status=TaskStatus.interrupted, finished_at=now
+            )
+        return tasks
+
+    async def _recreate(
+        self, task: WarmupTask, user_id: int | None, label: str, names: Sequence[str]
+    ) -> WarmupTask:
+        scenario = self._catalog.scenario(task.scenario)
+        gone = [name for name in names if name not in self._catalog.profiles]
+        if gone:
+            raise TaskError(f"no longer in the profiles file: {', '.join(gone)}")
+        return await self._create(task.chat_id, user_id, label, scenario, names)
+
+    async def _create(
+        self,
+        chat_id: int,
+        user_id: int | None,
+        target: str,
+        scenario: Scenario,
+        names: Sequence[str],
+    ) -> WarmupTask:
+        profiles = {profile.name: profile for profile in await Profile.filter(name__in=names)}
+        async with in_transaction():
+            task = await WarmupTask.create(
+                chat_id=chat_id, user_id=user_id, target=target[:512], scenario=scenario.name
+            )
+            await WarmupRun.bulk_create(
+                [WarmupRun(task=task, profile=profiles[name]) for name in names]
+            )
+        self._engine.submit(task.id, scenario)
+        return task
