@@ -1,4 +1,8 @@
-"""aiogram routers, one per feature; the catch-all comes last."""
+"""aiogram routers, one per feature; the catch-all comes last.
+
+Routers are built per dispatcher (a router belongs to one parent), so a process
+or a test suite may create several dispatchers one after another.
+"""
 
 from __future__ import annotations
 
@@ -8,4 +12,10 @@ from handlers import catalog, fallback, help, tasks, warmup
 
 
 def get_routers() -> list[Router]:
-    return [help.router, warmup.router, tasks.router, catalog.router, fallback.router]
+    return [
+        help.create_router(),
+        warmup.create_router(),
+        tasks.create_router(),
+        catalog.create_router(),
+        fallback.create_router(),
+    ]

@@ -10,12 +10,9 @@ from bot.render import RUN_ICONS, fit, shorten
 from models import Profile, WarmupRun
 from warmup.catalog import Catalog
 
-router = Router(name="catalog")
-
 MESSAGE_LIMIT = 4096
 
 
-@router.message(Command("profiles"))
 async def show_profiles(message: Message, catalog: Catalog) -> None:
     if not catalog.profiles:
         await message.answer(
@@ -35,7 +32,6 @@ async def show_profiles(message: Message, catalog: Catalog) -> None:
     await message.answer(fit(lines, MESSAGE_LIMIT))
 
 
-@router.message(Command("scenarios"))
 async def show_scenarios(message: Message, catalog: Catalog) -> None:
     scenarios = catalog.scenarios
     if not scenarios.valid and not scenarios.invalid:
@@ -52,7 +48,6 @@ async def show_scenarios(message: Message, catalog: Catalog) -> None:
     await message.answer(fit(lines, MESSAGE_LIMIT))
 
 
-@router.message(Command("reload"))
 async def reload_catalog(message: Message, catalog: Catalog) -> None:
     report = await catalog.reload()
     lines = [
@@ -70,3 +65,11 @@ async def reload_catalog(message: Message, catalog: Catalog) -> None:
             f"{html.quote(report.profiles_error)}"
         )
     await message.answer("\n".join(lines))
+
+
+def create_router() -> Router:
+    router = Router(name="catalog")
+    router.message.register(show_profiles, Command("profiles"))
+    router.message.register(show_scenarios, Command("scenarios"))
+    router.message.register(reload_catalog, Command("reload"))
+    return router

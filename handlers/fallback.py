@@ -10,26 +10,20 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 logger = logging.getLogger(__name__)
 
-router = Router(name="fallback")
 
-
-@router.callback_query()
 async def on_unknown_button(callback: CallbackQuery) -> None:
     """Forged or outdated payloads: answer, so the button stops spinning, and do nothing."""
     await callback.answer("This button is no longer valid.")
 
 
-@router.message(F.text.startswith("/"))
 async def on_unknown_command(message: Message) -> None:
     await message.answer("Unknown command. /help lists what I can do.")
 
 
-@router.message()
 async def on_other_message(message: Message) -> None:
     await message.answer("I only understand commands. /help lists them.")
 
 
-@router.errors(ExceptionTypeFilter(Exception))
 async def on_error(event: ErrorEvent) -> None:
     logger.error(
         "update %s failed: %s",
@@ -41,3 +35,12 @@ async def on_error(event: ErrorEvent) -> None:
         await event.update.message.answer("Something went wrong; the error is in the bot's log.")
     elif event.update.callback_query is not None:
         await event.update.callback_query.answer("Something went wrong; see the bot's log.")
+
+
+def create_router() -> Router:
+    router = Router(name="fallback")
+    router.callback_query.register(on_unknown_button)
+    router.message.register(on_unknown_command, F.text.startswith("/"))
+    router.message.register(on_other_message)
+    router.errors.register(on_error, ExceptionTypeFilter(Exception))
+    return router

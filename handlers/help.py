@@ -6,8 +6,6 @@ from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import BotCommand, Message
 
-router = Router(name="help")
-
 COMMANDS = (
     ("warmup", "Start a warmup: /warmup <target> [scenario]"),
     ("status", "Running tasks, or one task: /status [task]"),
@@ -39,7 +37,12 @@ def bot_commands() -> list[BotCommand]:
     return [BotCommand(command=name, description=text) for name, text in COMMANDS]
 
 
-@router.message(CommandStart())
-@router.message(Command("help"))
 async def show_help(message: Message) -> None:
     await message.answer(HELP)
+
+
+def create_router() -> Router:
+    router = Router(name="help")
+    router.message.register(show_help, CommandStart())
+    router.message.register(show_help, Command("help"))
+    return router

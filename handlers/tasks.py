@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from bot.progress import ProgressReporter
 
 
-router = Router(name="tasks")
-
 LATEST_TASKS = 10
 
 
@@ -40,7 +38,6 @@ async def chat_task(task_id: int, chat_id: int) -> WarmupTask | None:
     return await WarmupTask.get_or_none(id=task_id, chat_id=chat_id)
 
 
-@router.message(Command("status"))
 async def show_status(message: Message, command: CommandObject, engine: Engine) -> None:
     now = datetime.now(UTC)
     if command.args:
@@ -67,7 +64,6 @@ async def show_status(message: Message, command: CommandObject, engine: Engine) 
     await message.answer("<b>Running</b>\n" + "\n".join(lines))
 
 
-@router.message(Command("tasks"))
 async def show_tasks(message: Message, engine: Engine) -> None:
     tasks = await WarmupTask.filter(chat_id=message.chat.id).limit(LATEST_TASKS)
     if not tasks:
@@ -79,7 +75,6 @@ async def show_tasks(message: Message, engine: Engine) -> None:
     await message.answer("<b>Latest tasks</b>\n" + "\n".join(lines))
 
 
-@router.message(Command("cancel"))
 async def cancel_task(message: Message, command: CommandObject, tasks: TaskService) -> None:
     try:
         task_id = parse_task_id(command.args)
@@ -96,7 +91,6 @@ async def cancel_task(message: Message, command: CommandObject, tasks: TaskServi
         await message.answer(f"Task #{task_id} has already ended ({task.status.value}).")
 
 
-@router.callback_query(TaskAction.filter())
 async def on_task_button(
     callback: CallbackQuery,
     callback_data: TaskAction,
@@ -135,7 +129,6 @@ async def on_task_button(
         await callback.answer(str(error)[:200], show_alert=True)
 
 
-@router.callback_query(RunRetry.filter())
 async def on_retry_button(
     callback: CallbackQuery,
     callback_data: RunRetry,
@@ -154,3 +147,13 @@ async def on_retry_button(
         return
     await callback.answer(f"Started task #{new_task.id}.")
     await reporter.open_message(new_task.id, chat_id)
+
+
+def create_router() -> Router:
+    router = Router(name="tasks")
+    router.message.register(show_status, Command("status"))
+    router.message.register(show_tasks, Command("tasks"))
+    router.message.register(cancel_task, Command("cancel"))
+    router.callback_query.register(on_task_button, TaskAction.filter())
+    router.callback_query.register(on_retry_button, RunRetry.filter())
+    return router

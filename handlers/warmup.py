@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from bot.progress import ProgressReporter
 
 
-router = Router(name="warmup")
-
-
-@router.message(Command("warmup"))
 async def start_warmup(
     message: Message, command: CommandObject, tasks: TaskService, reporter: ProgressReporter
 ) -> None:
@@ -36,3 +32,9 @@ async def start_warmup(
         await message.answer(f"⚠️ {html.quote(str(error))}\n\n{WARMUP_USAGE}")
         return
     await reporter.open_message(task.id, message.chat.id)
+
+
+def create_router() -> Router:
+    router = Router(name="warmup")
+    router.message.register(start_warmup, Command("warmup"))
+    return router

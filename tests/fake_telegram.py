@@ -9,9 +9,14 @@ unprocessable photos...). Tests act as the person in the Telegram app through ``
 (or :class:`tests.chat_client.ChatClient`) and wait on the fake's state with :meth:`wait_for`.
 
 Texts are stored as Telegram stores them: HTML parsed with TDLib's rules (tags stripped, entities
-decoded, bare ``&`` kept literally), control characters cleaned and surrounding whitespace trimmed.
+decoded, a bare ``&`` kept literally unless ``strict_ampersand``), control characters cleaned and
+surrounding whitespace trimmed. Photos must be real images within Telegram's limits (width +
+height at most 10000, sides at most 1:20, 10 MB): a tall full-page screenshot is refused with
+PHOTO_INVALID_DIMENSIONS, as in production; :func:`png_bytes` makes valid test images.
+
 Not emulated: Markdown parse modes (their text is kept as sent), inline-mode messages, media
-groups, webhooks, flood limits other than the ones injected with :meth:`FakeTelegram.fail_next`.
+groups, webhooks, Telegram's own flood limits (inject them with :meth:`FakeTelegram.fail_next`),
+the expiry of unanswered callback queries.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import mimetypes
 import re
 import struct
 import time
+import traceback
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -410,8 +416,12 @@ def _decode_html_entity(text: str, position: int) -> tuple[str, int] | None:
     return decoded, end
 
 
-def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
+def parse_html(text: str, *, strict_ampersand: bool = False) -> tuple[str, list[dict[str, Any]]]:
     """Parse Telegram HTML the way TDLib's ``parse_html`` does.
+
+    Telegram keeps a ``&`` that starts no known entity as literal text ("Tom & Jerry" is fine).
+    ``strict_ampersand`` refuses it instead, a check of the fake's own for bots that must escape
+    everything they interpolate.
 
     Returns the plain text and its entities, with offsets and lengths in code points (the caller
     converts them to UTF-16). Raises :class:`HtmlParseError` with TDLib's message, byte offsets
@@ -438,6 +448,11 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
                 decoded_surrogate |= 0xD800 <= ord(decoded[0]) <= 0xDFFF
                 i = decoded[1]
                 continue
+            if strict_ampersand:
+                raise HtmlParseError(
+                    f'Unescaped "&" at byte offset {byte_offset(i)} (refused by '
+                    "FakeTelegram(strict_ampersand=True); Telegram would keep it as text)"
+                )
         if char != "<":
             out.append(char)
             i += 1
@@ -824,8 +839,9 @@ class FakeTelegram:
     :meth:`wait_for`. All state is plain attributes and lists, read directly in assertions.
     """
 
-    def __init__(self, token: str = "123456:TEST-TOKEN") -> None:
+    def __init__(self, token: str = "123456:TEST-TOKEN", *, strict_ampersand: bool = False) -> None:
         self.token = token
+        self.strict_ampersand = strict_ampersand
         bot_id = token.split(":", 1)[0]
         self.bot_user: dict[str, Any] = {
             "id": int(bot_id) if bot_id.isdigit() else 123456,
@@ -841,6 +857,7 @@ class FakeTelegram:
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.pending_updates: list[dict[str, Any]] = []
         self.dropped_updates: list[tuple[dict[str, Any], str]] = []
+        self.internal_errors: list[str] = []
         self._messages: dict[int, dict[int, StoredMessage]] = {}
         self._next_message_id: dict[int, int] = {}
         self._update_ids = itertools.count(1)
@@ -910,7 +927,7 @@ class FakeTelegram:
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
-        traceback: TracebackType | None,
+        exc_tb: TracebackType | None,
     ) -> None:
         await self.stop()
 
@@ -1127,6 +1144,8 @@ class FakeTelegram:
         unanswered = [q.id for q in self.callback_queries.values() if q.answer is None]
         if unanswered:
             lines.append(f"Unanswered callback queries: {unanswered}")
+        for crash in self.internal_errors[-3:]:
+            lines.append(f"FakeTelegram crashed while answering a call:\n{crash}")
         return "\n".join(lines)
 
     def _changed(self) -> None:
@@ -1152,23 +1171,32 @@ class FakeTelegram:
                 raise BotApiError(404, "Not Found")
             self._raise_injected_failure(key)
             if key == "getupdates":
-                result = await self._get_updates(params)
+                result = await self._get_updates(params, request)
             else:
                 result = self._handlers[key](params, uploads)
         except BotApiError as error:
-            call.error_code, call.description = error.error_code, error.description
-            self._record(call)
-            body: dict[str, Any] = {
-                "ok": False,
-                "error_code": error.error_code,
-                "description": error.description,
-            }
-            if error.retry_after is not None:
-                body["parameters"] = {"retry_after": error.retry_after}
-            return web.json_response(body, status=error.error_code)
+            return self._refuse(call, error)
+        except Exception as crash:
+            # A bug of the fake's own: answered as a JSON 500 the bot can parse, and kept for
+            # the failure report rather than lost in aiohttp's log.
+            self.internal_errors.append(traceback.format_exc())
+            description = f"Internal Server Error: FakeTelegram crashed: {crash!r}"
+            return self._refuse(call, BotApiError(500, description))
         call.ok, call.result = True, result
         self._record(call)
         return web.json_response({"ok": True, "result": result})
+
+    def _refuse(self, call: ApiCall, error: BotApiError) -> web.Response:
+        call.error_code, call.description = error.error_code, error.description
+        self._record(call)
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": error.error_code,
+            "description": error.description,
+        }
+        if error.retry_after is not None:
+            body["parameters"] = {"retry_after": error.retry_after}
+        return web.json_response(body, status=error.error_code)
 
     def _record(self, call: ApiCall) -> None:
         self.calls.append(call)
@@ -1254,7 +1282,9 @@ class FakeTelegram:
         self.pending_updates = kept
         return kept
 
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _get_updates(
+        self, params: dict[str, Any], request: web.Request
+    ) -> list[dict[str, Any]]:
         offset = _optional_int(params, "offset") or 0
         limit = min(max(_optional_int(params, "limit") or 100, 1), 100)
         timeout = max(_optional_int(params, "timeout") or 0, 0)
@@ -1273,6 +1303,10 @@ class FakeTelegram:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            if _client_gone(request):
+                # A poller that was cancelled (a stopped Dispatcher): nobody reads this answer,
+                # so it neither takes updates nor conflicts with the next poller.
+                return []
             updates = self._deliverable()[:limit]
             if updates or self._closing:
                 return updates
@@ -1283,7 +1317,7 @@ class FakeTelegram:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await event.wait()
-            if generation != self._poll_generation:
+            if generation != self._poll_generation and not _client_gone(request):
                 raise BotApiError(409, POLL_CONFLICT)
 
     # -- methods ---------------------------------------------------------------------------------
@@ -1542,7 +1576,7 @@ class FakeTelegram:
             plain, entities = raw, _from_utf16(raw, explicit)
         elif parse_mode == "html":
             try:
-                plain, entities = parse_html(raw)
+                plain, entities = parse_html(raw, strict_ampersand=self.strict_ampersand)
             except HtmlParseError as error:
                 raise _bad_request(f"can't parse entities: {error}") from None
         else:
@@ -1770,6 +1804,11 @@ def _message_id_of(params: dict[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad_request("message identifier is not specified")
     return value
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _update_type(update: dict[str, Any]) -> str:

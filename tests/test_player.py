@@ -170,6 +170,14 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+async def test_http_error_reason_has_no_credentials(page: Page, home: str) -> None:
+    with_credentials = home.replace("http://", "http://user:secret@")
+    with pytest.raises(StepFailed) as caught:
+        await run(page, home, {"goto": f"{with_credentials}/broken"})
+    assert caught.value.reason == f"HTTP 500 at {home}/broken"
+    assert "secret" not in str(caught.value.reason)
+
+
 async def test_goto_unreachable_gives_first_line_of_error(page: Page, home: str) -> None:
     with pytest.raises(StepFailed) as caught:
         await run(page, home, {"goto": f"http://127.0.0.1:{closed_port()}/nothing"})

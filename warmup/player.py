@@ -14,7 +14,6 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -39,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 # Playwright prefixes its messages with the API call, e.g. "Locator.click: ".
 _API_PREFIX = re.compile(r"^\w+\.\w+: ")
+# "scheme://user:password@host": the credentials part, dropped from messages.
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 class StepFailed(Exception):
@@ -183,16 +184,12 @@ def _playwright_reason(exc: BaseException) -> str:
     """The first line of a Playwright message, without the API prefix or the call log."""
     lines = str(exc).strip().splitlines()
     first = lines[0] if lines else type(exc).__name__
-    return _API_PREFIX.sub("", first)
+    return _URL_USERINFO.sub("", _API_PREFIX.sub("", first))
 
 
 def _safe_url(url: str) -> str:
     """The URL without any user:password part, fit for logs and chat messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=host))
+    return _URL_USERINFO.sub("", url)
 
 
 # --------------------------------------------------------------------------- actions
