@@ -11,7 +11,7 @@ from aiogram.types import Message
 from handlers.arguments import WARMUP_USAGE, ArgumentError, parse_warmup_args
 from warmup.catalog import ScenarioChoiceError
 from warmup.targets import TargetError
-from warmup.tasks import TaskService
+from warmup.tasks import TaskError, TaskService
 
 if TYPE_CHECKING:
     from bot.progress import ProgressReporter
@@ -28,7 +28,7 @@ async def start_warmup(
             target=args.target,
             scenario=args.scenario,
         )
-    except (ArgumentError, TargetError, ScenarioChoiceError) as error:
+    except (ArgumentError, TargetError, ScenarioChoiceError, TaskError) as error:
         await message.answer(f"⚠️ {html.quote(str(error))}\n\n{WARMUP_USAGE}")
         return
     await reporter.open_message(task.id, message.chat.id)

@@ -13,6 +13,11 @@ steps:
   - clik: "a.item"
 """
 
+NEEDS_HOME = """
+steps:
+  - goto: "{home}/feed"
+"""
+
 SLOW = """
 steps:
   - goto: "{site}/feed?p={profile}"
@@ -42,15 +47,16 @@ async def test_bad_warmup_arguments_say_what_was_wrong_and_what_would_be_right(
     start_bot: StartBot,
 ) -> None:
     harness = await start_bot(
-        profiles=["alice", "bob"], scenarios={"smoke": SMOKE, "other": SMOKE, "broken": INVALID}
+        profiles=["alice", "bob"],
+        scenarios={"smoke": SMOKE, "other": SMOKE, "broken": INVALID, "needs_home": NEEDS_HOME},
     )
     chat = harness.chat
     expectations = {
         "/warmup": "name the profiles to warm up",
-        "/warmup all": "name a scenario: other, smoke",
+        "/warmup all": "name a scenario: needs_home, other, smoke",
         "/warmup zed smoke": "unknown profile: zed; known: alice, bob",
         "/warmup tag:asia smoke": "no profile has the tag 'asia'",
-        "/warmup all nosuch": "unknown scenario 'nosuch'; available: other, smoke",
+        "/warmup all nosuch": "unknown scenario 'nosuch'; available: needs_home, other, smoke",
         "/warmup all smoke extra": "too many words",
     }
     for command, reason in expectations.items():
@@ -58,6 +64,10 @@ async def test_bad_warmup_arguments_say_what_was_wrong_and_what_would_be_right(
         reply = await chat.wait_for_reply()
         assert reason in reply.text, (command, reply.text)
         assert "Usage: /warmup <target> [scenario]" in reply.text
+
+    await chat.send("/warmup all needs_home")
+    reply = await chat.wait_for_reply()
+    assert "scenario 'needs_home' uses {home}, which profile 'alice' does not define" in reply.text
 
     await chat.send("/warmup all broken")
     reply = await chat.wait_for_reply()

@@ -29,6 +29,18 @@ class TaskService:
         names = resolve_target(target, self._catalog.profiles)
         return await self._create(chat_id, user_id, target, chosen, names)
 
+    def _check_variables(self, scenario: Scenario, names: Sequence[str]) -> None:
+        """Refuse before anything runs when a profile lacks a value the scenario uses."""
+        for name in names:
+            known = {*scenario.vars, *self._catalog.profiles[name].vars, "profile"}
+            missing = sorted(scenario.variables_used() - known)
+            if missing:
+                braces = ", ".join(f"{{{variable}}}" for variable in missing)
+                raise TaskError(
+                    f"scenario '{scenario.name}' uses {braces}, which profile '{name}' "
+                    "does not define: add it to the profile's or the scenario's vars"
+                )
+
     async def restart(
         self, task: WarmupTask, *, only_failed: bool, user_id: int | None
     ) -> WarmupTask:
@@ -98,6 +110,7 @@ class TaskService:
         scenario: Scenario,
         names: Sequence[str],
     ) -> WarmupTask:
+        self._check_variables(scenario, names)
         profiles = {profile.name: profile for profile in await Profile.filter(name__in=names)}
         async with in_transaction():
             task = await WarmupTask.create(
