@@ -277,3 +277,38 @@ async def test_someone_not_in_admin_ids_is_refused_and_nothing_runs(start_bot: S
     answer = await intruder.press(progress, "Cancel")
     assert answer is not None and "private" in answer
     await harness.chat.wait_until(progress, "Completed", timeout=60)
+
+
+async def test_a_failing_run_is_tried_max_attempts_times_and_reported_once(
+    start_bot: StartBot,
+) -> None:
+    harness = await start_bot(
+        profiles=[{"name": "bad", "vars": {"page": "broken"}}],
+        scenarios={"pages": PAGE_BY_VAR},
+        max_attempts=3,
+    )
+    chat = harness.chat
+    await chat.send("/warmup bad")
+    progress = await chat.wait_for_reply()
+    await chat.wait_until(progress, "Failed", timeout=60)
+    await asyncio.sleep(0.5)
+    assert harness.site.profiles_on("/broken") == ["bad", "bad", "bad"]
+    failures = [m for m in chat.bot_messages if m.photo is not None]
+    assert len(failures) == 1
+    with harness.db():
+        run = await WarmupRun.get(task_id=1)
+        assert (run.status, run.attempts) == (RunStatus.failed, 3)
+
+
+async def test_a_run_past_run_timeout_is_stopped_and_failed_with_that_reason(
+    start_bot: StartBot,
+) -> None:
+    harness = await start_bot(profiles=["alice"], scenarios={"slow": SLOW}, run_timeout=2)
+    chat = harness.chat
+    await chat.send("/warmup alice")
+    progress = await chat.wait_for_reply()
+    failure = await chat.wait_for_message(lambda m: m.photo is not None, timeout=30)
+    assert "run timed out after 2 s" in failure.text
+    assert "steps[1] (wait 30" in failure.text
+    await chat.wait_until(progress, "Failed", timeout=30)
+    assert harness.app.browser is not None and harness.app.browser.open_contexts == 0

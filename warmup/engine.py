@@ -128,8 +128,15 @@ class Engine:
                 for run in runs:
                     group.create_task(self._run_profile(task_id, run, scenario))
         except asyncio.CancelledError:
-            await self._stop_unfinished(task_id)
+            if self._stopping:
+                await self._stop_unfinished(task_id, RunStatus.interrupted, TaskStatus.interrupted)
+            else:
+                await self._stop_unfinished(task_id, RunStatus.cancelled, TaskStatus.cancelled)
             raise
+        except Exception:
+            logger.exception("task %d stopped by an unexpected error", task_id)
+            await self._stop_unfinished(task_id, RunStatus.failed, TaskStatus.failed)
+            return
         status = await self._finish_status(task_id)
         await WarmupTask.filter(id=task_id).update(status=status, finished_at=utcnow())
         self._events.emit(TaskFinished(task_id, status))
@@ -141,9 +148,9 @@ class Engine:
             return TaskStatus.failed
         return TaskStatus.completed
 
-    async def _stop_unfinished(self, task_id: int) -> None:
-        run_status = RunStatus.interrupted if self._stopping else RunStatus.cancelled
-        task_status = TaskStatus.interrupted if self._stopping else TaskStatus.cancelled
+    async def _stop_unfinished(
+        self, task_id: int, run_status: RunStatus, task_status: TaskStatus
+    ) -> None:
         unfinished = (
             await WarmupRun.filter(task_id=task_id)
             .exclude(status__in=list(FINISHED_RUN_STATUSES))

@@ -42,7 +42,8 @@ class StepStarted:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
-    """A run reached an end state other than a failure (succeeded, cancelled, interrupted)."""
+    """A run ended without a failure report: succeeded, cancelled, interrupted, or failed by
+    an internal error of the engine (logged)."""
 
     task_id: int
     run_id: int
