@@ -62,9 +62,16 @@ class ProgressReporter:
         view = await load_task_view(task_id, self._live_steps)
         if view is None:
             return
-        message = await self._bot.send_message(
-            chat_id, render_progress(view, datetime.now(UTC)), reply_markup=progress_keyboard(view)
+        message = await deliver(
+            lambda: self._bot.send_message(
+                chat_id,
+                render_progress(view, datetime.now(UTC)),
+                reply_markup=progress_keyboard(view),
+            ),
+            what=f"progress message of task {task_id}",
         )
+        if message is None:
+            return
         await WarmupTask.filter(id=task_id).update(progress_message_id=message.message_id)
         self._follow(task_id, chat_id, message.message_id)
 
@@ -81,17 +88,19 @@ class ProgressReporter:
         ]
 
     async def close(self, *, flush_timeout: float = 10.0) -> None:
-        """Deliver what is pending (within a bound), then stop both loops."""
+        """Stop editing on a timer, deliver what is pending (within a bound), then stop."""
+        edits, notifications = self._loops
+        edits.cancel()
+        await asyncio.gather(edits, return_exceptions=True)
         try:
             async with asyncio.timeout(flush_timeout):
-                await self._notifications.join()
                 for task_id in list(self._dirty):
                     await self._edit(task_id)
+                await self._notifications.join()
         except TimeoutError:
             logger.warning("stopped with progress updates still pending")
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        notifications.cancel()
+        await asyncio.gather(notifications, return_exceptions=True)
 
     async def _edit_loop(self) -> None:
         while True:
@@ -106,8 +115,10 @@ class ProgressReporter:
                 if delay > 0:
                     await asyncio.sleep(delay)
                     continue
-                self._dirty.discard(task_id)
-                await self._edit(task_id)
+                try:
+                    await self._edit(task_id)
+                except Exception:
+                    logger.exception("progress of task %d not updated", task_id)
 
     def _due(self, task_id: int) -> float:
         return self._last_edit.get(task_id, 0.0) + self._interval
