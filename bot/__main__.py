@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 from bot.app import Application
@@ -24,6 +25,9 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    # Storage states, screenshots and the database hold sessions: owner-only, whatever
+    # creates the file (SQLite's journal files included).
+    os.umask(0o077)
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -25,14 +25,14 @@ from bot.settings import Settings
 from handlers import get_routers
 from handlers.help import bot_commands
 from handlers.keyboards import resume_keyboard
-from models import WarmupTask
+from models import TaskStatus, WarmupTask
 from models.database import open_database
 from warmup.browser import BrowserPool, find_executable
-from warmup.catalog import Catalog
+from warmup.catalog import Catalog, ScenarioChoiceError
 from warmup.engine import Engine, EngineConfig
 from warmup.events import EventBus
 from warmup.state_store import StateStore
-from warmup.tasks import TaskService
+from warmup.tasks import TaskError, TaskService
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ logger = logging.getLogger(__name__)
 def create_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is not set")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram_api_url),
+        timeout=settings.telegram_timeout,
+    )
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,
@@ -67,6 +70,7 @@ class Application:
 
     async def run(self) -> None:
         settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         async with AsyncExitStack() as stack:
             self.database = await stack.enter_async_context(open_database(settings.database_url))
             catalog = Catalog(settings.profiles_file, settings.scenarios_dir)
@@ -120,7 +124,7 @@ class Application:
                 settings, catalog=catalog, engine=self.engine, tasks=tasks, reporter=reporter
             )
             await deliver(lambda: bot.set_my_commands(bot_commands()), what="command list")
-            await self._report_interrupted(bot, await tasks.mark_interrupted())
+            await self._after_restart(bot, tasks, reporter)
             self.dispatcher.startup.register(self._on_startup)
             await self.dispatcher.start_polling(
                 bot, handle_signals=self._handle_signals, close_bot_session=False
@@ -136,15 +140,40 @@ class Application:
         if self.dispatcher is not None:
             await self.dispatcher.stop_polling()
 
-    async def _report_interrupted(self, bot: Bot, interrupted: list[WarmupTask]) -> None:
-        for task in interrupted:
-            logger.info("task %d was interrupted by a stop of the bot", task.id)
+    async def _after_restart(
+        self, bot: Bot, tasks: TaskService, reporter: ProgressReporter
+    ) -> None:
+        """Tell the chats about tasks a crash left running; with AUTO_RESUME, resume them all."""
+        crashed = await tasks.mark_interrupted()
+        if not self.settings.auto_resume:
+            for task in crashed:
+                await self._offer_resume(bot, task)
+            return
+        for task in await WarmupTask.filter(status=TaskStatus.interrupted).order_by("id"):
+            try:
+                await tasks.resume(task)
+            except (TaskError, ScenarioChoiceError) as error:
+                logger.warning("task %d not resumed: %s", task.id, error)
+                await self._offer_resume(bot, task)
+                continue
             await deliver(
                 lambda task=task: bot.send_message(
                     task.chat_id,
-                    f"⏸ Warmup #{task.id} was interrupted when the bot stopped. "
-                    "Resume plays the profiles that had not finished.",
-                    reply_markup=resume_keyboard(task.id),
+                    f"▶️ Warmup #{task.id} was interrupted when the bot stopped; "
+                    "resuming it (AUTO_RESUME).",
                 ),
-                what=f"interruption notice of task {task.id}",
+                what=f"resume notice of task {task.id}",
             )
+            await reporter.open_message(task.id, task.chat_id)
+
+    async def _offer_resume(self, bot: Bot, task: WarmupTask) -> None:
+        logger.info("task %d was interrupted by a stop of the bot", task.id)
+        await deliver(
+            lambda: bot.send_message(
+                task.chat_id,
+                f"⏸ Warmup #{task.id} was interrupted when the bot stopped. "
+                "Resume plays the profiles that had not finished.",
+                reply_markup=resume_keyboard(task.id),
+            ),
+            what=f"interruption notice of task {task.id}",
+        )

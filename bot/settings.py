@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=2, ge=1, le=10)
     progress_interval: float = Field(default=3.0, ge=0.1)
     retry_delay: float = Field(default=2.0, ge=0)
+    auto_resume: bool = False
+    telegram_timeout: float = Field(default=60, gt=0)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

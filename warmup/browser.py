@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Playwright
+from playwright.async_api import Error as PlaywrightError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ class BrowserPool:
     """Owns the shared Browser and every context opened in it.
 
     Tracking the contexts lets shutdown close whatever is still open and lets
-    tests prove that nothing leaks.
+    tests prove that nothing leaks. When Chromium dies, the next context asks
+    for a new one: the runs that were in it fail their attempt and are retried.
     """
 
     def __init__(self, playwright: Playwright, *, executable: str, headless: bool) -> None:
@@ -61,23 +64,41 @@ class BrowserPool:
         self._headless = headless
         self._browser: Browser | None = None
         self._contexts: set[BrowserContext] = set()
+        self._launching = asyncio.Lock()
+        self.launches = 0
 
     @property
     def open_contexts(self) -> int:
         return len(self._contexts)
 
     async def start(self) -> None:
-        self._browser = await self._playwright.chromium.launch(
-            executable_path=self._executable,
-            headless=self._headless,
-            args=list(LAUNCH_ARGS),
-        )
-        logger.info("browser started: %s %s", self._executable, self._browser.version)
+        await self._ensure_browser()
+
+    async def _ensure_browser(self) -> Browser:
+        async with self._launching:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            if self._browser is not None:
+                logger.warning("the browser is gone; starting a new one")
+            browser = await self._playwright.chromium.launch(
+                executable_path=self._executable,
+                headless=self._headless,
+                args=list(LAUNCH_ARGS),
+            )
+            browser.on("disconnected", self._on_disconnected)
+            self._browser = browser
+            self.launches += 1
+            logger.info("browser started: %s %s", self._executable, browser.version)
+            return browser
+
+    def _on_disconnected(self, browser: Browser) -> None:
+        if browser is self._browser:
+            logger.warning("the browser disconnected; its %d contexts are gone", self.open_contexts)
+            self._contexts.clear()
 
     async def new_context(self, options: Mapping[str, Any]) -> BrowserContext:
-        if self._browser is None:
-            raise RuntimeError("the browser is not started")
-        context = await self._browser.new_context(**options)
+        browser = await self._ensure_browser()
+        context = await browser.new_context(**options)
         self._contexts.add(context)
         context.on("close", self._forget)
         return context
@@ -85,9 +106,17 @@ class BrowserPool:
     def _forget(self, context: BrowserContext) -> None:
         self._contexts.discard(context)
 
+    async def close_context(self, context: BrowserContext) -> None:
+        """Close, tolerating a browser that has already died with the context in it."""
+        try:
+            await context.close()
+        except PlaywrightError as error:
+            logger.info("context already closed: %s", error.message.splitlines()[0])
+        self._contexts.discard(context)
+
     async def close(self) -> None:
         for context in list(self._contexts):
-            await context.close()
+            await self.close_context(context)
         if self._browser is not None:
-            await self._browser.close()
-            self._browser = None
+            browser, self._browser = self._browser, None
+            await browser.close()

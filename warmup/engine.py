@@ -18,6 +18,7 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from models import FINISHED_RUN_STATUSES, RunStatus, TaskStatus, WarmupRun, WarmupTask
+from models.writes import retry_write
 from warmup.browser import BrowserPool
 from warmup.events import (
     EventBus,
@@ -116,11 +117,22 @@ class Engine:
             runner.cancel()
         await asyncio.gather(*runners, return_exceptions=True)
 
+    async def _set_run(self, run_id: int, **fields: object) -> None:
+        await retry_write(
+            lambda: WarmupRun.filter(id=run_id).update(**fields), what=f"status of run {run_id}"
+        )
+
+    async def _set_task(self, task_id: int, **fields: object) -> None:
+        await retry_write(
+            lambda: WarmupTask.filter(id=task_id).update(**fields),
+            what=f"status of task {task_id}",
+        )
+
     async def _execute(self, task_id: int, scenario: Scenario) -> None:
         runs = await WarmupRun.filter(task_id=task_id, status=RunStatus.queued).prefetch_related(
             "profile"
         )
-        await WarmupTask.filter(id=task_id).update(status=TaskStatus.running, started_at=utcnow())
+        await self._set_task(task_id, status=TaskStatus.running, started_at=utcnow())
         for run in runs:
             self._events.emit(RunQueued(task_id, run.id, run.profile.name))
         try:
@@ -138,7 +150,7 @@ class Engine:
             await self._stop_unfinished(task_id, RunStatus.failed, TaskStatus.failed)
             return
         status = await self._finish_status(task_id)
-        await WarmupTask.filter(id=task_id).update(status=status, finished_at=utcnow())
+        await self._set_task(task_id, status=status, finished_at=utcnow())
         self._events.emit(TaskFinished(task_id, status))
 
     async def _finish_status(self, task_id: int) -> TaskStatus:
@@ -157,10 +169,9 @@ class Engine:
             .prefetch_related("profile")
         )
         now = utcnow()
-        await WarmupRun.filter(id__in=[run.id for run in unfinished]).update(
-            status=run_status, finished_at=now
-        )
-        await WarmupTask.filter(id=task_id).update(status=task_status, finished_at=now)
+        for run in unfinished:
+            await self._set_run(run.id, status=run_status, finished_at=now)
+        await self._set_task(task_id, status=task_status, finished_at=now)
         for run in unfinished:
             self.current_steps.pop(run.id, None)
             self._events.emit(RunFinished(task_id, run.id, run.profile.name, run_status))
@@ -171,14 +182,15 @@ class Engine:
         # The profile lock comes first so that a run waiting for its profile holds no slot.
         async with self._profile_locks[profile.name], self._slots:
             for attempt in range(1, self._config.max_attempts + 1):
-                await WarmupRun.filter(id=run.id).update(
-                    status=RunStatus.running, attempts=attempt, started_at=utcnow()
+                await self._set_run(
+                    run.id, status=RunStatus.running, attempts=attempt, started_at=utcnow()
                 )
                 self._events.emit(RunStarted(task_id, run.id, profile.name, attempt))
                 failure = await self._attempt(task_id, run, scenario, attempt)
                 self.current_steps.pop(run.id, None)
                 if failure is None:
-                    await WarmupRun.filter(id=run.id).update(
+                    await self._set_run(
+                        run.id,
                         status=RunStatus.succeeded,
                         finished_at=utcnow(),
                         failed_step=None,
@@ -190,7 +202,8 @@ class Engine:
                     )
                     return
                 final = attempt >= self._config.max_attempts
-                await WarmupRun.filter(id=run.id).update(
+                await self._set_run(
+                    run.id,
                     status=RunStatus.failed if final else RunStatus.running,
                     finished_at=utcnow() if final else None,
                     failed_step=failure.step,
@@ -255,6 +268,10 @@ class Engine:
                 failure = AttemptFailure(step, f"run timed out after {timeout} s", None)
             except PlaywrightError as error:
                 failure = AttemptFailure(None, _first_line(error.message), None)
+            except asyncio.CancelledError:
+                if self._stopping and context is not None:
+                    await self._save_state(context, profile.name)
+                raise
             if failure is not None and page is not None:
                 shot = await self._screenshot(page, task_id, profile.name, attempt)
                 failure = AttemptFailure(failure.step, failure.error, shot)
@@ -263,7 +280,7 @@ class Engine:
             return failure
         finally:
             if context is not None:
-                await context.close()
+                await self._browser.close_context(context)
 
     async def _save_state(self, context: BrowserContext, profile: str) -> None:
         try:

@@ -12,6 +12,8 @@ from warmup.engine import Engine, utcnow
 from warmup.scenario import Scenario
 from warmup.targets import resolve_target
 
+CANCELLABLE_TASK_STATUSES = frozenset({*ACTIVE_TASK_STATUSES, TaskStatus.interrupted})
+
 
 class TaskError(ValueError):
     """The operation cannot be done; the message says why, in the operator's words."""
@@ -58,15 +60,17 @@ class TaskService:
         return await self._recreate(run.task, user_id, label, [run.profile.name])
 
     async def cancel(self, task: WarmupTask) -> bool:
-        """True when the task was running and is now cancelled."""
+        """True when the task was running or waiting for Resume and is now cancelled."""
         if await self._engine.cancel(task.id):
             return True
-        if task.status in ACTIVE_TASK_STATUSES:
-            await WarmupTask.filter(id=task.id).update(
-                status=TaskStatus.cancelled, finished_at=utcnow()
-            )
-            return True
-        return False
+        if task.status not in CANCELLABLE_TASK_STATUSES:
+            return False
+        now = utcnow()
+        await WarmupRun.filter(
+            task_id=task.id, status__in=[RunStatus.queued, RunStatus.interrupted]
+        ).update(status=RunStatus.cancelled, finished_at=now)
+        await WarmupTask.filter(id=task.id).update(status=TaskStatus.cancelled, finished_at=now)
+        return True
 
     async def resume(self, task: WarmupTask) -> int:
         """Play again the runs of an interrupted task that had not finished; how many."""
