@@ -10,7 +10,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, html
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -19,7 +19,7 @@ from playwright.async_api import async_playwright
 from tortoise.context import TortoiseContext
 
 from bot.auth import AdminOnly
-from bot.delivery import deliver
+from bot.delivery import Undelivered, deliver
 from bot.progress import ProgressReporter
 from bot.settings import Settings
 from handlers import get_routers
@@ -123,8 +123,13 @@ class Application:
             self.dispatcher = create_dispatcher(
                 settings, catalog=catalog, engine=self.engine, tasks=tasks, reporter=reporter
             )
-            await deliver(lambda: bot.set_my_commands(bot_commands()), what="command list")
-            await self._after_restart(bot, tasks, reporter)
+            try:
+                await deliver(
+                    lambda: bot.set_my_commands(bot_commands()), what="command list", patience=10
+                )
+            except Undelivered:
+                logger.warning("Telegram unreachable: the command list was not registered")
+            await self._after_restart(tasks, reporter)
             self.dispatcher.startup.register(self._on_startup)
             await self.dispatcher.start_polling(
                 bot, handle_signals=self._handle_signals, close_bot_session=False
@@ -140,40 +145,33 @@ class Application:
         if self.dispatcher is not None:
             await self.dispatcher.stop_polling()
 
-    async def _after_restart(
-        self, bot: Bot, tasks: TaskService, reporter: ProgressReporter
-    ) -> None:
+    async def _after_restart(self, tasks: TaskService, reporter: ProgressReporter) -> None:
         """Tell the chats about tasks a crash left running; with AUTO_RESUME, resume them all."""
         crashed = await tasks.mark_interrupted()
         if not self.settings.auto_resume:
             for task in crashed:
-                await self._offer_resume(bot, task)
+                logger.info("task %d was interrupted by a stop of the bot", task.id)
+                reporter.notify(
+                    task.chat_id,
+                    f"⏸ Warmup #{task.id} was interrupted when the bot stopped. "
+                    "Resume plays the profiles that had not finished.",
+                    resume_keyboard(task.id),
+                )
             return
         for task in await WarmupTask.filter(status=TaskStatus.interrupted).order_by("id"):
             try:
                 await tasks.resume(task)
             except (TaskError, ScenarioChoiceError) as error:
-                logger.warning("task %d not resumed: %s", task.id, error)
-                await self._offer_resume(bot, task)
-                continue
-            await deliver(
-                lambda task=task: bot.send_message(
+                reporter.notify(
                     task.chat_id,
-                    f"▶️ Warmup #{task.id} was interrupted when the bot stopped; "
-                    "resuming it (AUTO_RESUME).",
-                ),
-                what=f"resume notice of task {task.id}",
-            )
-            await reporter.open_message(task.id, task.chat_id)
-
-    async def _offer_resume(self, bot: Bot, task: WarmupTask) -> None:
-        logger.info("task %d was interrupted by a stop of the bot", task.id)
-        await deliver(
-            lambda: bot.send_message(
+                    f"⏸ Warmup #{task.id} was interrupted and could not be resumed: "
+                    f"{html.quote(str(error))}",
+                )
+                continue
+            logger.info("task %d resumed (AUTO_RESUME)", task.id)
+            reporter.notify(
                 task.chat_id,
-                f"⏸ Warmup #{task.id} was interrupted when the bot stopped. "
-                "Resume plays the profiles that had not finished.",
-                reply_markup=resume_keyboard(task.id),
-            ),
-            what=f"interruption notice of task {task.id}",
-        )
+                f"▶️ Warmup #{task.id} was interrupted when the bot stopped; "
+                "resuming it (AUTO_RESUME).",
+            )
+            reporter.open_message(task.id, task.chat_id)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
-    TelegramForbiddenError,
+    TelegramEntityTooLarge,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -19,40 +21,48 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_TRIES = 6
-MAX_DELAY = 60.0
+MAX_BACKOFF = 30.0
 NOT_MODIFIED = "message is not modified"
+
+
+class Undelivered(Exception):
+    """Telegram stayed unreachable (or kept saying "later") for longer than the patience."""
 
 
 def is_not_modified(error: TelegramBadRequest) -> bool:
     return NOT_MODIFIED in error.message
 
 
-async def deliver(call: Callable[[], Awaitable[T]], *, what: str) -> T | None:
-    """Run one Bot API call until it lands; None when it cannot (or need not) land.
+async def deliver(call: Callable[[], Awaitable[T]], *, what: str, patience: float) -> T | None:
+    """Run one Bot API call until it lands; None when Telegram refuses it for good.
 
-    A 429 is waited out as its `retry_after` says, server errors and network
-    faults back off exponentially, and "message is not modified" counts as done.
-    Both loops are bounded: a message that cannot be delivered is logged, never
-    retried forever.
+    A 429 is waited out as its `retry_after` says; server errors, time-outs and
+    refused connections back off exponentially; "message is not modified"
+    counts as done. Past `patience` seconds this raises Undelivered, so a caller
+    decides what an outage costs: an edit is simply made later with newer
+    content, a notification waits in its queue.
     """
-    for attempt in range(1, MAX_TRIES + 1):
+    deadline = time.monotonic() + patience
+    backoff = 1.0
+    while True:
         try:
             return await call()
         except TelegramRetryAfter as error:
-            delay = min(float(error.retry_after), MAX_DELAY)
+            wait = float(error.retry_after)
+        except TelegramEntityTooLarge as error:
+            logger.warning("%s refused: %s", what, error.message)
+            return None
         except (TelegramServerError, TelegramNetworkError) as error:
-            delay = min(2.0 ** (attempt - 1), MAX_DELAY)
-            logger.info("%s failed (%s)", what, type(error).__name__)
+            wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
+            logger.info("%s failed: %s", what, type(error).__name__)
         except TelegramBadRequest as error:
             if not is_not_modified(error):
                 logger.warning("%s refused: %s", what, error.message)
             return None
-        except TelegramForbiddenError as error:
+        except TelegramAPIError as error:
             logger.warning("%s refused: %s", what, error.message)
             return None
-        if attempt < MAX_TRIES:
-            logger.info("%s: retrying in %.1f s", what, delay)
-            await asyncio.sleep(delay)
-    logger.error("%s: gave up after %d tries", what, MAX_TRIES)
-    return None
+        if time.monotonic() + wait > deadline:
+            raise Undelivered(what)
+        logger.info("%s: retrying in %.1f s", what, wait)
+        await asyncio.sleep(wait)

@@ -1,9 +1,14 @@
-"""The Telegram side of the engine's events: live progress messages and failure notifications.
+"""The Telegram side of the engine's events: live progress messages and notifications.
 
 The reporter is an event listener that only records what changed and returns;
-two background loops of its own do the talking to Telegram. So a slow or
-flooded chat delays messages but never a browser run, and after an outage the
-progress message jumps straight to the latest state instead of replaying edits.
+two background loops of its own do the talking to Telegram. So a slow, flooded
+or unreachable Telegram delays messages but never a browser run:
+
+- progress messages are sent or edited from the database's current state, at
+  most once every `interval` seconds per task; after an outage the message jumps
+  straight to the latest state instead of replaying the edits it missed;
+- notifications (failures, interrupted tasks) wait in a queue, in order, until
+  Telegram takes them.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiogram import Bot
-from aiogram.types import FSInputFile
+from aiogram.types import FSInputFile, InlineKeyboardMarkup
 
-from bot.delivery import deliver
+from bot.delivery import Undelivered, deliver
 from bot.render import render_failure, render_progress
 from handlers.keyboards import progress_keyboard, retry_keyboard
 from models import WarmupTask
@@ -26,6 +32,29 @@ from warmup.events import Event, RunFailed, StepStarted
 from warmup.views import load_task_view
 
 logger = logging.getLogger(__name__)
+
+EDIT_PATIENCE = 30.0
+"""Seconds one progress update keeps trying; after that it is redone later, with newer content."""
+NOTIFICATION_PATIENCE = 3600.0
+"""Seconds a notification keeps trying before it is logged as lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    text: str
+    keyboard: InlineKeyboardMarkup | None = None
+    photo: Path | None = None
+    chat_id: int | None = None
+    """None: the chat of `task_id`, and ALERT_CHAT_ID."""
+    task_id: int | None = None
+
+
+@dataclass(slots=True)
+class ProgressMessage:
+    chat_id: int
+    message_id: int | None = None
+    """None until Telegram has taken the first version."""
+    last_sent: float = 0.0
 
 
 class ProgressReporter:
@@ -41,146 +70,168 @@ class ProgressReporter:
         self._live_steps = live_steps
         self._interval = interval
         self._alert_chat_id = alert_chat_id
-        self._messages: dict[int, tuple[int, int]] = {}
-        """task id → (chat id, message id) of its progress message."""
+        self._messages: dict[int, ProgressMessage] = {}
+        """task id → its progress message."""
         self._dirty: set[int] = set()
-        self._last_edit: dict[int, float] = {}
         self._wake = asyncio.Event()
-        self._notifications: asyncio.Queue[RunFailed] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self._loops: list[asyncio.Task[None]] = []
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunFailed) and event.final:
-            self._notifications.put_nowait(event)
+            self._failure_notifications(event)
         if isinstance(event, StepStarted) and event.task_id not in self._messages:
             return
-        self._dirty.add(event.task_id)
-        self._wake.set()
+        self._mark(event.task_id)
 
-    async def open_message(self, task_id: int, chat_id: int) -> None:
-        """Send the task's progress message and keep it up to date from now on."""
-        view = await load_task_view(task_id, self._live_steps)
-        if view is None:
-            return
-        message = await deliver(
-            lambda: self._bot.send_message(
-                chat_id,
-                render_progress(view, datetime.now(UTC)),
-                reply_markup=progress_keyboard(view),
-            ),
-            what=f"progress message of task {task_id}",
-        )
-        if message is None:
-            return
-        await WarmupTask.filter(id=task_id).update(progress_message_id=message.message_id)
-        self._follow(task_id, chat_id, message.message_id)
-
-    def _follow(self, task_id: int, chat_id: int, message_id: int) -> None:
-        self._messages[task_id] = (chat_id, message_id)
-        self._last_edit[task_id] = time.monotonic()
+    def _mark(self, task_id: int) -> None:
         self._dirty.add(task_id)
         self._wake.set()
 
+    def _failure_notifications(self, failure: RunFailed) -> None:
+        self._outbox.put_nowait(
+            Outgoing(
+                text=render_failure(failure.task_id, failure.profile, failure.step, failure.error),
+                keyboard=retry_keyboard(failure.run_id),
+                photo=failure.screenshot,
+                task_id=failure.task_id,
+            )
+        )
+
+    def open_message(self, task_id: int, chat_id: int) -> None:
+        """Give the task a new progress message in this chat, sent at once and kept current."""
+        self._messages[task_id] = ProgressMessage(chat_id)
+        self._mark(task_id)
+
+    def notify(self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
+        """Queue a message that must reach the chat even through an outage of Telegram."""
+        self._outbox.put_nowait(Outgoing(text, keyboard, chat_id=chat_id))
+
     def start(self) -> None:
         self._loops = [
-            asyncio.create_task(self._edit_loop(), name="progress-edits"),
-            asyncio.create_task(self._notify_loop(), name="failure-notifications"),
+            asyncio.create_task(self._progress_loop(), name="progress-messages"),
+            asyncio.create_task(self._outbox_loop(), name="notifications"),
         ]
 
     async def close(self, *, flush_timeout: float = 10.0) -> None:
-        """Stop editing on a timer, deliver what is pending (within a bound), then stop."""
-        edits, notifications = self._loops
-        edits.cancel()
-        await asyncio.gather(edits, return_exceptions=True)
+        """Stop the timer, deliver what is pending (within a bound), then stop."""
+        progress, outbox = self._loops
+        progress.cancel()
+        await asyncio.gather(progress, return_exceptions=True)
         try:
             async with asyncio.timeout(flush_timeout):
                 for task_id in list(self._dirty):
-                    await self._edit(task_id)
-                await self._notifications.join()
-        except TimeoutError:
-            logger.warning("stopped with progress updates still pending")
-        notifications.cancel()
-        await asyncio.gather(notifications, return_exceptions=True)
+                    await self._update(task_id)
+                await self._outbox.join()
+        except (TimeoutError, Undelivered):
+            logger.warning("stopped with messages still undelivered")
+        outbox.cancel()
+        await asyncio.gather(outbox, return_exceptions=True)
 
-    async def _edit_loop(self) -> None:
+    async def _progress_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._dirty:
-                task_id, due = min(
-                    ((task_id, self._due(task_id)) for task_id in self._dirty),
-                    key=lambda item: item[1],
-                )
-                delay = due - time.monotonic()
+                task_id = min(self._dirty, key=self._due)
+                delay = self._due(task_id) - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
                     continue
                 try:
-                    await self._edit(task_id)
+                    await self._update(task_id)
+                except Undelivered:
+                    self._dirty.add(task_id)
+                    self._messages[task_id].last_sent = time.monotonic()
                 except Exception:
                     logger.exception("progress of task %d not updated", task_id)
 
     def _due(self, task_id: int) -> float:
-        return self._last_edit.get(task_id, 0.0) + self._interval
+        message = self._messages.get(task_id)
+        return message.last_sent + self._interval if message else 0.0
 
-    async def _edit(self, task_id: int) -> None:
+    async def _update(self, task_id: int) -> None:
+        """Send or edit the task's progress message with the state the database holds now."""
         self._dirty.discard(task_id)
-        target = self._messages.get(task_id)
-        if target is None:
+        message = self._messages.get(task_id)
+        if message is None:
             return
         view = await load_task_view(task_id, self._live_steps)
         if view is None:
+            self._messages.pop(task_id, None)
             return
-        chat_id, message_id = target
-        await deliver(
-            lambda: self._bot.edit_message_text(
-                text=render_progress(view, datetime.now(UTC)),
-                chat_id=chat_id,
-                message_id=message_id,
-                reply_markup=progress_keyboard(view),
-            ),
-            what=f"progress of task {task_id}",
-        )
-        self._last_edit[task_id] = time.monotonic()
+        text = render_progress(view, datetime.now(UTC))
+        keyboard = progress_keyboard(view)
+        if message.message_id is None:
+            sent = await deliver(
+                lambda: self._bot.send_message(message.chat_id, text, reply_markup=keyboard),
+                what=f"progress message of task {task_id}",
+                patience=EDIT_PATIENCE,
+            )
+            if sent is not None:
+                message.message_id = sent.message_id
+                await WarmupTask.filter(id=task_id).update(progress_message_id=sent.message_id)
+        else:
+            message_id = message.message_id
+            await deliver(
+                lambda: self._bot.edit_message_text(
+                    text=text,
+                    chat_id=message.chat_id,
+                    message_id=message_id,
+                    reply_markup=keyboard,
+                ),
+                what=f"progress of task {task_id}",
+                patience=EDIT_PATIENCE,
+            )
+        message.last_sent = time.monotonic()
         if view.finished:
             self._messages.pop(task_id, None)
-            self._last_edit.pop(task_id, None)
 
-    async def _notify_loop(self) -> None:
+    async def _outbox_loop(self) -> None:
         while True:
-            failure = await self._notifications.get()
+            outgoing = await self._outbox.get()
             try:
-                await self._notify(failure)
+                for chat_id in await self._recipients(outgoing):
+                    await self._send(outgoing, chat_id)
+            except Undelivered as error:
+                logger.error("notification lost after %.0f s: %s", NOTIFICATION_PATIENCE, error)
             except Exception:
-                logger.exception("failure notification for run %d", failure.run_id)
+                logger.exception("notification not sent")
             finally:
-                self._notifications.task_done()
+                self._outbox.task_done()
 
-    async def _notify(self, failure: RunFailed) -> None:
-        task = await WarmupTask.get_or_none(id=failure.task_id)
+    async def _recipients(self, outgoing: Outgoing) -> list[int]:
+        if outgoing.chat_id is not None:
+            return [outgoing.chat_id]
+        task = await WarmupTask.get_or_none(id=outgoing.task_id)
         if task is None:
-            return
+            return []
         chats = [task.chat_id]
         if self._alert_chat_id is not None and self._alert_chat_id != task.chat_id:
             chats.append(self._alert_chat_id)
-        caption = render_failure(failure.task_id, failure.profile, failure.step, failure.error)
-        for chat_id in chats:
-            await self._send_failure(chat_id, failure, caption)
+        return chats
 
-    async def _send_failure(self, chat_id: int, failure: RunFailed, caption: str) -> None:
-        keyboard = retry_keyboard(failure.run_id)
-        what = f"failure notification of run {failure.run_id} to {chat_id}"
-        screenshot = _existing(failure.screenshot)
-        if screenshot is not None:
+    async def _send(self, outgoing: Outgoing, chat_id: int) -> None:
+        photo = _existing(outgoing.photo)
+        what = f"notification to {chat_id}"
+        if photo is not None:
             await deliver(
                 lambda: self._bot.send_photo(
-                    chat_id, FSInputFile(screenshot), caption=caption, reply_markup=keyboard
+                    chat_id,
+                    FSInputFile(photo),
+                    caption=outgoing.text,
+                    reply_markup=outgoing.keyboard,
                 ),
                 what=what,
+                patience=NOTIFICATION_PATIENCE,
             )
         else:
             await deliver(
-                lambda: self._bot.send_message(chat_id, caption, reply_markup=keyboard), what=what
+                lambda: self._bot.send_message(
+                    chat_id, outgoing.text, reply_markup=outgoing.keyboard
+                ),
+                what=what,
+                patience=NOTIFICATION_PATIENCE,
             )
 
 

@@ -113,11 +113,11 @@ async def on_task_button(
                 only_failed = callback_data.action == TaskActionKind.restart_failed
                 new_task = await tasks.restart(task, only_failed=only_failed, user_id=user_id)
                 await callback.answer(f"Started task #{new_task.id}.")
-                await reporter.open_message(new_task.id, chat_id)
+                reporter.open_message(new_task.id, chat_id)
             case TaskActionKind.resume:
                 resumed = await tasks.resume(task)
                 await callback.answer(f"Resuming {resumed} profile(s).")
-                await reporter.open_message(task.id, chat_id)
+                reporter.open_message(task.id, chat_id)
             case TaskActionKind.details:
                 view = await load_task_view(task.id, engine.current_steps)
                 await callback.answer()
@@ -146,7 +146,7 @@ async def on_retry_button(
         await callback.answer(str(error)[:200], show_alert=True)
         return
     await callback.answer(f"Started task #{new_task.id}.")
-    await reporter.open_message(new_task.id, chat_id)
+    reporter.open_message(new_task.id, chat_id)
 
 
 def create_router() -> Router:

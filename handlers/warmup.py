@@ -31,7 +31,7 @@ async def start_warmup(
     except (ArgumentError, TargetError, ScenarioChoiceError, TaskError) as error:
         await message.answer(f"⚠️ {html.quote(str(error))}\n\n{WARMUP_USAGE}")
         return
-    await reporter.open_message(task.id, message.chat.id)
+    reporter.open_message(task.id, message.chat.id)
 
 
 def create_router() -> Router:
