@@ -28,6 +28,11 @@ NOT_MODIFIED = "message is not modified"
 class Undelivered(Exception):
     """Telegram stayed unreachable (or kept saying "later") for longer than the patience."""
 
+    def __init__(self, what: str, wait: float) -> None:
+        super().__init__(what)
+        self.wait = wait
+        """Seconds Telegram asked for, or the backoff reached, before the next try."""
+
 
 def is_not_modified(error: TelegramBadRequest) -> bool:
     return NOT_MODIFIED in error.message
@@ -63,6 +68,6 @@ async def deliver(call: Callable[[], Awaitable[T]], *, what: str, patience: floa
             logger.warning("%s refused: %s", what, error.message)
             return None
         if time.monotonic() + wait > deadline:
-            raise Undelivered(what)
+            raise Undelivered(what, wait)
         logger.info("%s: retrying in %.1f s", what, wait)
         await asyncio.sleep(wait)

@@ -33,8 +33,8 @@ from warmup.views import load_task_view
 
 logger = logging.getLogger(__name__)
 
-EDIT_PATIENCE = 30.0
-"""Seconds one progress update keeps trying; after that it is redone later, with newer content."""
+MAX_PROGRESS_BACKOFF = 30.0
+"""Seconds between two tries of a progress update at most, while Telegram is unreachable."""
 NOTIFICATION_PATIENCE = 3600.0
 """Seconds a notification keeps trying before it is logged as lost."""
 
@@ -54,7 +54,9 @@ class ProgressMessage:
     chat_id: int
     message_id: int | None = None
     """None until Telegram has taken the first version."""
-    last_sent: float = 0.0
+    not_before: float = 0.0
+    """Monotonic time of the next allowed update."""
+    backoff: float = 0.0
 
 
 class ProgressReporter:
@@ -99,7 +101,11 @@ class ProgressReporter:
         )
 
     def open_message(self, task_id: int, chat_id: int) -> None:
-        """Give the task a new progress message in this chat, sent at once and kept current."""
+        """Give the task a new progress message in this chat, sent at once and kept current.
+
+        Each update is tried once (a flood limit's wait is honoured): when Telegram is
+        unreachable the next try renders the state of then, so nothing stale is replayed.
+        """
         self._messages[task_id] = ProgressMessage(chat_id)
         self._mark(task_id)
 
@@ -140,15 +146,21 @@ class ProgressReporter:
                     continue
                 try:
                     await self._update(task_id)
-                except Undelivered:
-                    self._dirty.add(task_id)
-                    self._messages[task_id].last_sent = time.monotonic()
+                except Undelivered as error:
+                    self._postpone(task_id, error.wait)
                 except Exception:
                     logger.exception("progress of task %d not updated", task_id)
 
     def _due(self, task_id: int) -> float:
         message = self._messages.get(task_id)
-        return message.last_sent + self._interval if message else 0.0
+        return message.not_before if message else 0.0
+
+    def _postpone(self, task_id: int, wait: float) -> None:
+        """Telegram is unreachable: try again later, backing off, with the state of then."""
+        message = self._messages[task_id]
+        message.backoff = min(max(message.backoff * 2, wait, self._interval), MAX_PROGRESS_BACKOFF)
+        message.not_before = time.monotonic() + message.backoff
+        self._dirty.add(task_id)
 
     async def _update(self, task_id: int) -> None:
         """Send or edit the task's progress message with the state the database holds now."""
@@ -166,7 +178,7 @@ class ProgressReporter:
             sent = await deliver(
                 lambda: self._bot.send_message(message.chat_id, text, reply_markup=keyboard),
                 what=f"progress message of task {task_id}",
-                patience=EDIT_PATIENCE,
+                patience=0,
             )
             if sent is not None:
                 message.message_id = sent.message_id
@@ -181,9 +193,10 @@ class ProgressReporter:
                     reply_markup=keyboard,
                 ),
                 what=f"progress of task {task_id}",
-                patience=EDIT_PATIENCE,
+                patience=0,
             )
-        message.last_sent = time.monotonic()
+        message.not_before = time.monotonic() + self._interval
+        message.backoff = 0.0
         if view.finished:
             self._messages.pop(task_id, None)
 

@@ -864,6 +864,7 @@ class FakeTelegram:
         self._query_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._failures: dict[str, deque[_Failure]] = {}
+        self._stalls: dict[str, deque[float]] = {}
         self._allowed_updates: frozenset[str] | None = None
         self._poll_generation = 0
         self._changed_event = asyncio.Event()
@@ -905,7 +906,7 @@ class FakeTelegram:
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port or 0)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
         self._closing = False
@@ -918,6 +919,14 @@ class FakeTelegram:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def go_offline(self) -> None:
+        """Drop every connection and refuse new ones, keeping all state: a Telegram outage."""
+        await self.stop()
+
+    async def go_online(self) -> None:
+        """Serve again on the same port, after :meth:`go_offline`."""
+        await self.start()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -957,6 +966,14 @@ class FakeTelegram:
             description = _DEFAULT_DESCRIPTIONS.get(error_code, "Bad Request")
         failure = _Failure(error_code, description, retry_after, times)
         self._failures.setdefault(method.lower(), deque()).append(failure)
+
+    def stall_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` before handling them.
+
+        A client that gives up meanwhile has closed the connection: such a call is then
+        dropped unhandled, as a request lost on the way to Telegram would be.
+        """
+        self._stalls.setdefault(method.lower(), deque()).extend([seconds] * times)
 
     def add_chat(
         self,
@@ -1169,6 +1186,13 @@ class FakeTelegram:
             key = method.lower()
             if key != "getupdates" and key not in self._handlers:
                 raise BotApiError(404, "Not Found")
+            stalls = self._stalls.get(key)
+            if stalls:
+                await asyncio.sleep(stalls.popleft())
+                if request.transport is None or request.transport.is_closing():
+                    call.description = "dropped: the client gave up while the call was held"
+                    self._record(call)
+                    return web.Response(status=504)
             self._raise_injected_failure(key)
             if key == "getupdates":
                 result = await self._get_updates(params, request)
