@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 
 from bot.app import Application
+from bot.logs import configure_logging
 from bot.settings import SettingsError, load_settings
 from warmup.browser import BrowserNotFound
 
@@ -28,11 +28,7 @@ def main() -> int:
     # Storage states, screenshots and the database hold sessions: owner-only, whatever
     # creates the file (SQLite's journal files included).
     os.umask(0o077)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     try:
         asyncio.run(Application(settings).run())
     except BrowserNotFound as error:

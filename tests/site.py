@@ -21,6 +21,9 @@ ARTICLE = """<!doctype html><html><head><title>Article {number}</title></head><b
 </body></html>"""
 
 
+SESSION_SECRET = "TopSecretSessionCookie"
+
+
 @dataclass(frozen=True)
 class Visit:
     path: str
@@ -46,6 +49,7 @@ class LocalSite:
         app.router.add_get("/broken", self._broken)
         app.router.add_get("/visit-counter", self._visit_counter)
         app.router.add_get("/hang", self._hang)
+        app.router.add_get("/login", self._login)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -82,6 +86,13 @@ class LocalSite:
         count = int(request.cookies.get("visits", "0")) + 1
         response = web.Response(text=f"<h1 id='count'>visit {count}</h1>", content_type="text/html")
         response.set_cookie("visits", str(count), max_age=3600)
+        return response
+
+    async def _login(self, request: web.Request) -> web.Response:
+        """Hands out a session cookie whose value must never reach a log or a chat."""
+        profile = self._record(request)
+        response = web.Response(text="<h1 id='welcome'>welcome</h1>", content_type="text/html")
+        response.set_cookie("session", f"{SESSION_SECRET}-{profile}", max_age=3600)
         return response
 
     async def _hang(self, request: web.Request) -> web.Response:
