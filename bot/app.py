@@ -148,6 +148,9 @@ class Application:
     async def _after_restart(self, tasks: TaskService, reporter: ProgressReporter) -> None:
         """Tell the chats about tasks a crash left running; with AUTO_RESUME, resume them all."""
         crashed = await tasks.mark_interrupted()
+        for task in crashed:
+            if task.progress_message_id is not None:
+                await reporter.refresh(task.id, task.chat_id, task.progress_message_id)
         if not self.settings.auto_resume:
             for task in crashed:
                 logger.info("task %d was interrupted by a stop of the bot", task.id)

@@ -109,6 +109,15 @@ class ProgressReporter:
         self._messages[task_id] = ProgressMessage(chat_id)
         self._mark(task_id)
 
+    async def refresh(self, task_id: int, chat_id: int, message_id: int) -> None:
+        """Bring an existing progress message up to date now (one try), e.g. after a crash."""
+        self._messages[task_id] = ProgressMessage(chat_id, message_id)
+        try:
+            await self._update(task_id)
+        except Undelivered:
+            logger.warning("progress message of task %d left as it was", task_id)
+            self._messages.pop(task_id, None)
+
     def notify(self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
         """Queue a message that must reach the chat even through an outage of Telegram."""
         self._outbox.put_nowait(Outgoing(text, keyboard, chat_id=chat_id))

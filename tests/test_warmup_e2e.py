@@ -258,6 +258,9 @@ async def test_a_stop_mid_task_leaves_it_interrupted_and_resume_finishes_it(
     with restarted.db():
         run = await WarmupRun.get(task_id=1)
         assert run.status == RunStatus.succeeded
+        task = await WarmupTask.get(id=1)
+        assert task.started_at is not None and run.started_at is not None
+        assert task.started_at < run.started_at, "a resume keeps the task's first start"
 
 
 async def test_someone_not_in_admin_ids_is_refused_and_nothing_runs(start_bot: StartBot) -> None:

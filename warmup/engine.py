@@ -132,7 +132,13 @@ class Engine:
         runs = await WarmupRun.filter(task_id=task_id, status=RunStatus.queued).prefetch_related(
             "profile"
         )
-        await self._set_task(task_id, status=TaskStatus.running, started_at=utcnow())
+        await self._set_task(task_id, status=TaskStatus.running)
+        await retry_write(
+            lambda: WarmupTask.filter(id=task_id, started_at__isnull=True).update(
+                started_at=utcnow()
+            ),
+            what=f"start time of task {task_id}",
+        )
         for run in runs:
             self._events.emit(RunQueued(task_id, run.id, run.profile.name))
         try:

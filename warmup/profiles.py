@@ -7,11 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from models import Profile
 
 MAX_FILE_BYTES = 1024 * 1024
+MAX_PATH = 1024  # the database column that keeps a profile's seed_state
+MAX_DETAIL = 300
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 
@@ -58,6 +67,14 @@ class ProfileConfig(BaseModel):
             }
         return value
 
+    @model_validator(mode="after")
+    def _no_lone_surrogates(self) -> ProfileConfig:
+        """A YAML escape like "\\ud800" makes a string that neither the database nor Telegram
+        can encode: refuse it here rather than fail later at every use of the profile."""
+        if _has_surrogate(self.model_dump()):
+            raise ValueError("a string holds a lone surrogate like \\ud800; remove it")
+        return self
+
     def context_options(self) -> dict[str, Any]:
         """Keyword arguments for `Browser.new_context`."""
         options: dict[str, Any] = {}
@@ -79,44 +96,129 @@ class ProfilesFile(BaseModel):
 
 
 def load_profiles(path: Path) -> dict[str, ProfileConfig]:
-    """Read and validate the file; a missing file means no profiles yet."""
-    if not path.exists():
-        return {}
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ProfilesError(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB")
+    """Read and validate the file; a missing file means no profiles yet.
+
+    Whatever the file holds, the only error raised is ProfilesError, whose message is one line
+    starting with the file's name: the caller keeps the profiles it already has.
+    """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ProfilesError(f"{path.name}: not UTF-8 text") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise ProfilesError(f"{path.name}{where}: {problem}") from None
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise _error(path, f"cannot read the file: {error.strerror or error}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _error(path, f"larger than {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise _error(path, f"not UTF-8 text (byte 0x{raw[error.start]:02x})", line) from None
+    data = _parse_yaml(path, text)
     if data is None:
         return {}
     try:
         parsed = ProfilesFile.model_validate(data)
     except ValidationError as error:
-        raise ProfilesError(f"{path.name}: {_describe(error)}") from None
+        raise _error(path, _describe(error)) from None
     profiles: dict[str, ProfileConfig] = {}
     for index, profile in enumerate(parsed.profiles):
         if profile.name in profiles:
-            raise ProfilesError(f"{path.name}: profiles[{index}]: duplicate name {profile.name!r}")
+            raise _error(path, f"profiles[{index}]: duplicate name {profile.name!r}")
         if profile.storage_state is not None and not profile.storage_state.is_absolute():
             profile = profile.model_copy(
                 update={"storage_state": path.parent / profile.storage_state}
+            )
+        if profile.storage_state is not None and len(str(profile.storage_state)) > MAX_PATH:
+            raise _error(
+                path, f"profiles[{index}].storage_state: a path of at most {MAX_PATH} characters"
             )
         profiles[profile.name] = profile
     return profiles
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: plain YAML keeps the last one
+    and silently drops the first (a second `profiles:` would hide every profile above it)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:  # unhashable: construct_mapping reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                f"duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "invalid YAML"
+        raise _error(path, problem, mark.line + 1 if mark is not None else None) from None
+    except yaml.reader.ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        raise _error(path, f"invalid YAML: {error.reason}", line) from None
+    except (yaml.YAMLError, ValueError) as error:
+        # ValueError: a scalar YAML resolves but Python refuses, like 2001-13-45 or 5000 digits
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise _error(path, f"invalid YAML: {first_line}") from None
+    except RecursionError:
+        raise _error(path, "invalid YAML: nested too deeply") from None
+
+
+def _error(path: Path, detail: str, line: int | None = None) -> ProfilesError:
+    """One line, starting with the file's name, of bounded length: it is shown in a chat."""
+    where = path.name if line is None else f"{path.name}, line {line}"
+    flat = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in detail[: MAX_DETAIL + 1]
+    )
+    if len(flat) > MAX_DETAIL:
+        flat = flat[: MAX_DETAIL - 1] + "…"
+    return ProfilesError(f"{where}: {flat}")
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     location = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+        f"[{part}]" if isinstance(part, int) else f".{_short(str(part))}" for part in first["loc"]
     ).lstrip(".")
     return f"{location}: {first['msg']}" if location else first["msg"]
+
+
+def _short(key: str, limit: int = 40) -> str:
+    """A key of the file in an error's location: an unknown key may be of any length."""
+    return key if len(key) <= limit else key[: limit - 1] + "…"
+
+
+def _has_surrogate(value: object) -> bool:
+    if isinstance(value, str | Path):
+        return any("\ud800" <= char <= "\udfff" for char in str(value))
+    if isinstance(value, Mapping):
+        return any(_has_surrogate(key) or _has_surrogate(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_surrogate(item) for item in value)
+    return False
 
 
 async def sync_profiles(profiles: Mapping[str, ProfileConfig]) -> None:

@@ -12,6 +12,13 @@ logger = logging.getLogger(__name__)
 
 StorageState = dict[str, Any]
 
+UNREADABLE_SUFFIX = ".unreadable"
+_SAME_SITE = ("Strict", "Lax", "None")
+
+
+class UnusableState(ValueError):
+    """The file's content is not a storage state Playwright would take."""
+
 
 class StateStore:
     def __init__(self, directory: Path) -> None:
@@ -21,14 +28,25 @@ class StateStore:
         return self._directory / f"{profile}.json"
 
     def load(self, profile: str, seed: Path | None) -> StorageState | None:
-        """The state a run starts from: the last saved one, else the profile's seed file."""
-        for path in (self.path_for(profile), seed):
-            if path is None or not path.is_file():
-                continue
-            state = _read_state(path)
-            if state is not None:
-                return state
-        return None
+        """The state a run starts from: the last saved one, else the profile's seed file,
+        else None (an empty browser). Never raises: a bad file only costs its cookies.
+
+        A saved state whose content is unusable is moved aside to `<profile>.json.unreadable`
+        before the run overwrites it, so whatever it held can still be looked at.
+        """
+        saved = self.path_for(profile)
+        try:
+            return _read_state(saved)
+        except UnusableState as error:
+            logger.warning("ignoring the saved storage state of %s: %s", profile, error)
+            _set_aside(saved)
+        if seed is None:
+            return None
+        try:
+            return _read_state(seed)
+        except UnusableState as error:
+            logger.warning("ignoring the seed storage state %s: %s", seed.name, error)
+            return None
 
     def save(self, profile: str, state: StorageState) -> None:
         """Write atomically, readable by the owner only: a crash leaves the old file whole."""
@@ -44,12 +62,80 @@ class StateStore:
 
 
 def _read_state(path: Path) -> StorageState | None:
+    """The state in the file; None when there is no file or it cannot be read (it is left
+    alone: the next read may work); UnusableState when what it holds is not a state."""
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        logger.warning("ignoring unreadable storage state %s: %s", path.name, type(error).__name__)
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return None
-    if not isinstance(state, dict):
-        logger.warning("ignoring storage state %s: not a JSON object", path.name)
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        if not isinstance(error, IsADirectoryError | NotADirectoryError):
+            logger.warning("cannot read storage state %s: %s", path.name, error)
         return None
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UnusableState("not UTF-8") from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise UnusableState(f"not JSON ({type(error).__name__})") from None
+    check_state(state)
     return state
+
+
+def check_state(state: object) -> None:
+    """Raise UnusableState unless Playwright's `new_context(storage_state=…)` would take it:
+    a state it refuses would fail every run of the profile, and never be saved anew."""
+    if not isinstance(state, dict):
+        raise UnusableState("not a JSON object")
+    cookies = state.get("cookies")
+    if cookies is not None:
+        if not isinstance(cookies, list):
+            raise UnusableState("cookies is not a list")
+        for cookie in cookies:
+            _check_cookie(cookie)
+    origins = state.get("origins")
+    if origins is not None:
+        if not isinstance(origins, list):
+            raise UnusableState("origins is not a list")
+        for origin in origins:
+            _check_origin(origin)
+
+
+def _check_cookie(cookie: object) -> None:
+    if not isinstance(cookie, dict):
+        raise UnusableState("a cookie is not an object")
+    if not all(isinstance(cookie.get(key), str) for key in ("name", "value")):
+        raise UnusableState("a cookie lacks a name or a value")
+    located = isinstance(cookie.get("url"), str) or all(
+        isinstance(cookie.get(key), str) for key in ("domain", "path")
+    )
+    if not located:
+        raise UnusableState("a cookie has neither a url nor a domain and path")
+    expires = cookie.get("expires")
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
+        raise UnusableState("a cookie's expires is not a number")
+    for flag in ("httpOnly", "secure"):
+        if cookie.get(flag) is not None and not isinstance(cookie[flag], bool):
+            raise UnusableState(f"a cookie's {flag} is not true or false")
+    if cookie.get("sameSite") is not None and cookie["sameSite"] not in _SAME_SITE:
+        raise UnusableState("a cookie's sameSite is not Strict, Lax or None")
+
+
+def _check_origin(origin: object) -> None:
+    if not isinstance(origin, dict) or not isinstance(origin.get("origin"), str):
+        raise UnusableState("an origin is not an object with an origin")
+    storage = origin.get("localStorage")
+    if not isinstance(storage, list) or not all(
+        isinstance(item, dict)
+        and isinstance(item.get("name"), str)
+        and isinstance(item.get("value"), str)
+        for item in storage
+    ):
+        raise UnusableState("an origin's localStorage is not a list of names and values")
+
+
+def _set_aside(path: Path) -> None:
+    try:
+        os.replace(path, path.with_name(path.name + UNREADABLE_SUFFIX))
+    except OSError as error:
+        logger.warning("could not move %s aside: %s", path.name, error)

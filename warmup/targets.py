@@ -6,6 +6,10 @@ from collections.abc import Mapping, Sequence
 
 from warmup.profiles import ProfileConfig
 
+SHOWN_LIMIT = 40
+"""Echoed names and tags are cut to this: what was typed may be thousands of characters,
+and the reply must stay within one message."""
+
 
 class TargetError(ValueError):
     pass
@@ -19,28 +23,43 @@ def resolve_target(target: str, profiles: Mapping[str, ProfileConfig]) -> list[s
     if target == "all":
         return list(profiles)
     if target.startswith("tag:"):
-        tag = target.removeprefix("tag:")
+        tag = target.removeprefix("tag:").strip()
+        if not tag:
+            raise TargetError(f"name a tag after tag:, like tag:eu; tags in use: {_tags(profiles)}")
         chosen = [name for name, profile in profiles.items() if tag in profile.tags]
         if not chosen:
-            raise TargetError(f"no profile has the tag '{tag}'; tags in use: {_tags(profiles)}")
+            raise TargetError(
+                f"no profile has the tag '{shown(tag)}'; tags in use: {_tags(profiles)}"
+            )
         return chosen
     names = [name.strip() for name in target.split(",") if name.strip()]
     if not names:
         raise TargetError("name a target: all, a profile, names separated by commas, or tag:<tag>")
-    unknown = [name for name in names if name not in profiles]
+    unknown = list(dict.fromkeys(name for name in names if name not in profiles))
     if unknown:
         raise TargetError(
-            f"unknown profile{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+            f"unknown profile{'s' if len(unknown) > 1 else ''}: "
+            f"{_limited([shown(name) for name in unknown])}; "
             f"known: {_limited(list(profiles))}"
         )
     return list(dict.fromkeys(names))
 
 
+def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """What the operator typed, fit to be quoted in one line of a reply: non-printable
+    characters escaped, and cut to ``limit`` characters."""
+    printable = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text[: limit + 1]
+    )
+    return printable if len(printable) <= limit else printable[: limit - 1] + "…"
+
+
 def _tags(profiles: Mapping[str, ProfileConfig]) -> str:
     tags = sorted({tag for profile in profiles.values() for tag in profile.tags})
-    return _limited(tags) if tags else "none"
+    return _limited([shown(tag) for tag in tags]) if tags else "none"
 
 
 def _limited(items: Sequence[str], limit: int = 20) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+    joined = ", ".join(items[:limit])
+    return joined + (f" and {len(items) - limit} more" if len(items) > limit else "")
