@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from warmup.scenario import SCENARIO_NAME
+from warmup.targets import shown
+
 WARMUP_USAGE = (
     "Usage: /warmup &lt;target&gt; [scenario]\n"
     "target: <code>all</code>, a profile name, names separated by commas, or "
     "<code>tag:&lt;tag&gt;</code>\n"
     "Example: <code>/warmup all browse</code>"
 )
+
+MAX_ID = 2**31 - 1
+"""Task and run ids are 32-bit integer columns: a larger number names nothing, and some
+databases refuse it outright, so it never reaches a query."""
+
+_TASK_ID = re.compile(r"[0-9]{1,12}")  # ASCII only: "²".isdigit() is true, int("²") fails
 
 
 class ArgumentError(ValueError):
@@ -30,16 +39,28 @@ def parse_warmup_args(text: str | None) -> WarmupArgs:
     if not words:
         raise ArgumentError("name the profiles to warm up")
     if len(words) > 2:
-        raise ArgumentError(f"too many words: {' '.join(words)}")
+        raise ArgumentError(
+            f"too many words: {shown(' '.join(words))}; "
+            "give a target and at most one scenario, and no spaces inside the target"
+        )
     target = words[0].strip(",")
     if not target:
         raise ArgumentError("name the profiles to warm up")
-    return WarmupArgs(target=target, scenario=words[1] if len(words) == 2 else None)
+    scenario = words[1] if len(words) == 2 else None
+    if scenario is not None and not SCENARIO_NAME.fullmatch(scenario):
+        raise ArgumentError(
+            f"unknown scenario '{shown(scenario)}': scenario names are letters, digits, "
+            "_ and - (at most 64); /scenarios lists them"
+        )
+    return WarmupArgs(target=target, scenario=scenario)
 
 
 def parse_task_id(text: str | None) -> int:
     """`12` or `#12`."""
     value = (text or "").strip().removeprefix("#")
-    if not value.isdigit() or len(value) > 12:
+    if not _TASK_ID.fullmatch(value):
         raise ArgumentError("give a task number, like 12 or #12")
-    return int(value)
+    number = int(value)
+    if number > MAX_ID:
+        raise ArgumentError("no task has a number that large; give a task number, like 12 or #12")
+    return number

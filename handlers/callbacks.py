@@ -1,10 +1,32 @@
-"""Button payloads: short ids only, the state lives in the database (64-byte limit)."""
+"""Button payloads: short ids only, the state lives in the database (64-byte limit).
+
+Payloads come back from the client and may be forged: an id is accepted only as the plain
+decimal digits the bot itself writes, within the range of the id columns. Anything else
+fails to unpack, so no handler's filter matches and the fallback answers the press.
+"""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import BeforeValidator, Field
+
+from handlers.arguments import MAX_ID
+
+_PLAIN_ID = re.compile(r"[1-9][0-9]{0,9}")
+
+
+def _plain_digits(value: object) -> object:
+    """Refuse what int() would stretch to a number: "+1", " 1", "1.0", "1_0", Arabic digits."""
+    if isinstance(value, str) and not _PLAIN_ID.fullmatch(value):
+        raise ValueError("not an id")
+    return value
+
+
+RecordId = Annotated[int, BeforeValidator(_plain_digits), Field(ge=1, le=MAX_ID)]
 
 
 class TaskActionKind(StrEnum):
@@ -17,8 +39,8 @@ class TaskActionKind(StrEnum):
 
 class TaskAction(CallbackData, prefix="t"):
     action: TaskActionKind
-    task_id: int
+    task_id: RecordId
 
 
 class RunRetry(CallbackData, prefix="r"):
-    run_id: int
+    run_id: RecordId

@@ -117,6 +117,12 @@ async def test_reload_picks_up_new_profiles_and_keeps_the_old_ones_on_a_broken_f
     assert "profiles file was not loaded, the previous profiles stay" in reply.text
     assert "profiles[0].name" in reply.text
 
+    profiles_file.unlink()
+    await chat.send("/reload")
+    reply = await chat.wait_for_reply()
+    assert "Reloaded: 2 profile(s)" in reply.text
+    assert "profiles.yaml: the file is gone" in reply.text
+
     await chat.send("/warmup bob smoke")
     progress = await chat.wait_for_reply()
     await chat.wait_until(progress, "Completed", timeout=60)

@@ -131,3 +131,19 @@ async def test_twenty_profiles_at_once_with_commands_meanwhile_never_lock_the_da
     assert sorted(harness.site.profiles_on("/feed")) == names
     assert "database is locked" not in caplog.text
     assert "retrying" not in caplog.text
+
+
+async def test_an_unexpected_error_in_one_profile_fails_only_that_profile(
+    start_bot: StartBot,
+) -> None:
+    harness = await start_bot(profiles=["alice", "bob"], scenarios={"smoke": SMOKE})
+    blocked = harness.settings.states_dir / "bob.json"
+    blocked.mkdir(parents=True)  # saving bob's state now fails with an OSError
+    chat = harness.chat
+    await chat.send("/warmup all")
+    progress = await chat.wait_for_reply()
+    finished = await chat.wait_until(progress, "Completed", timeout=60)
+    assert "✅ alice" in finished.text
+    assert "❌ bob — internal error: IsADirectoryError" in finished.text
+    failure = await chat.wait_for_message(lambda m: m.text.startswith("❌"))
+    assert "bob" in failure.text

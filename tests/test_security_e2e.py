@@ -47,7 +47,7 @@ async def test_token_proxy_password_and_cookies_never_reach_logs_or_chat(
     await chat.send("/warmup all login")
     progress = await chat.wait_for_reply()
     await chat.wait_until(progress, "Completed", timeout=60)
-    failure = await chat.wait_for_message(lambda m: m.text.startswith("❌"))
+    failure = await chat.wait_for_message(lambda m: m.text.startswith("❌"), timeout=30)
     await chat.press(progress, "Details")
     for command in ("/profiles", "/status 1", "/tasks", "/warmup nobody login"):
         await chat.send(command)

@@ -38,6 +38,8 @@ class Catalog:
     async def reload(self) -> ReloadReport:
         """Re-read both sources. A broken profiles file keeps the profiles already loaded."""
         self.scenarios = load_scenarios(self._scenarios_dir)
+        if self.profiles and not self._profiles_file.exists():
+            return self._report(f"{self._profiles_file.name}: the file is gone")
         profiles_error: str | None = None
         try:
             profiles = load_profiles(self._profiles_file)
@@ -47,6 +49,9 @@ class Catalog:
         else:
             await sync_profiles(profiles)
             self.profiles = profiles
+        return self._report(profiles_error)
+
+    def _report(self, profiles_error: str | None) -> ReloadReport:
         return ReloadReport(
             profiles=len(self.profiles),
             scenarios=len(self.scenarios.valid),

@@ -235,7 +235,22 @@ class Engine:
     async def _attempt(
         self, task_id: int, run: WarmupRun, scenario: Scenario, attempt: int
     ) -> AttemptFailure | None:
-        """One try of one profile in a fresh context; None means it succeeded."""
+        """One try of one profile; None means it succeeded.
+
+        Whatever goes wrong inside one profile's try (a full disk, a bug) fails that
+        try only, never the other profiles of the task.
+        """
+        try:
+            return await self._play_once(task_id, run, scenario, attempt)
+        except Exception as error:
+            logger.exception("run %d (%s) failed unexpectedly", run.id, run.profile.name)
+            reason = _first_line(str(error)) if str(error) else "no details"
+            return AttemptFailure(None, f"internal error: {type(error).__name__}: {reason}", None)
+
+    async def _play_once(
+        self, task_id: int, run: WarmupRun, scenario: Scenario, attempt: int
+    ) -> AttemptFailure | None:
+        """Play the scenario in a fresh context, save the state, close the context."""
         profile = run.profile
         seed = Path(profile.seed_state) if profile.seed_state else None
         options = dict(profile.options)
