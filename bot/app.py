@@ -31,6 +31,7 @@ from warmup.browser import BrowserPool, find_executable
 from warmup.catalog import Catalog, ScenarioChoiceError
 from warmup.engine import Engine, EngineConfig
 from warmup.events import EventBus
+from warmup.scheduler import Scheduler
 from warmup.state_store import StateStore
 from warmup.tasks import TaskError, TaskService
 
@@ -52,7 +53,7 @@ def create_bot(settings: Settings) -> Bot:
 
 
 def create_dispatcher(settings: Settings, **services: object) -> Dispatcher:
-    dispatcher = Dispatcher(**services)
+    dispatcher = Dispatcher(settings=settings, **services)
     dispatcher.update.outer_middleware(AdminOnly(settings.admin_ids))
     dispatcher.include_routers(*get_routers())
     return dispatcher
@@ -120,8 +121,18 @@ class Application:
             stack.push_async_callback(self.engine.shutdown)
 
             tasks = TaskService(self.engine, catalog)
+            scheduler = Scheduler(
+                tasks, on_started=lambda task: reporter.open_message(task.id, task.chat_id)
+            )
+            scheduler.start()
+            stack.push_async_callback(scheduler.close)
             self.dispatcher = create_dispatcher(
-                settings, catalog=catalog, engine=self.engine, tasks=tasks, reporter=reporter
+                settings,
+                catalog=catalog,
+                engine=self.engine,
+                tasks=tasks,
+                reporter=reporter,
+                scheduler=scheduler,
             )
             try:
                 await deliver(

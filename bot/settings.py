@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     progress_interval: float = Field(default=3.0, ge=0.1)
     retry_delay: float = Field(default=2.0, ge=0)
     auto_resume: bool = False
+    artifacts_max_age_days: float = Field(default=14, gt=0)
+    artifacts_max_mb: float = Field(default=500, gt=0)
     telegram_timeout: float = Field(default=60, gt=0)
     log_level: str = "INFO"
 
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def states_dir(self) -> Path:
         return self.data_dir / "states"
+
+    @property
+    def traces_dir(self) -> Path:
+        return self.data_dir / "traces"
 
 
 def load_settings(**overrides: object) -> Settings:

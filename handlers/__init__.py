@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import catalog, fallback, help, tasks, warmup
+from handlers import catalog, fallback, help, schedules, sessions, tasks, warmup
 
 
 def get_routers() -> list[Router]:
@@ -17,5 +17,7 @@ def get_routers() -> list[Router]:
         warmup.create_router(),
         tasks.create_router(),
         catalog.create_router(),
+        sessions.create_router(),
+        schedules.create_router(),
         fallback.create_router(),
     ]

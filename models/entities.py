@@ -46,6 +46,11 @@ class Profile(Model):
     options = fields.JSONField(default=dict, description="browser-context options")
     seed_state = fields.CharField(max_length=1024, null=True)
     active = fields.BooleanField(default=True)
+    session_expired = fields.BooleanField(
+        default=False,
+        db_default=False,
+        description="the last run failed the scenario's logged_in check",
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -69,6 +74,12 @@ class WarmupTask(Model):
     scenario = fields.CharField(max_length=128)
     status = fields.CharEnumField(TaskStatus, default=TaskStatus.pending, max_length=16)
     progress_message_id = fields.BigIntField(null=True)
+    language = fields.CharField(
+        max_length=8, default="en", db_default="en", description="for its messages"
+    )
+    schedule: fields.ForeignKeyNullableRelation[Schedule] = fields.ForeignKeyField(
+        "models.Schedule", related_name="tasks", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
@@ -98,8 +109,34 @@ class WarmupRun(Model):
     failed_step = fields.CharField(max_length=255, null=True)
     error = fields.TextField(null=True)
     screenshot_path = fields.CharField(max_length=1024, null=True)
+    trace_path = fields.CharField(max_length=1024, null=True)
 
     class Meta:
         table = "warmup_run"
         ordering = ("id",)
         unique_together = (("task", "profile"),)
+
+
+class Schedule(Model):
+    """A warmup that starts by itself, by a cron expression, within an optional daily window."""
+
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.BigIntField(db_index=True)
+    user_id = fields.BigIntField(null=True)
+    target = fields.CharField(max_length=512)
+    scenario = fields.CharField(max_length=128)
+    cron = fields.CharField(max_length=128)
+    window_start = fields.CharField(max_length=5, null=True, description="HH:MM, bot's time")
+    window_end = fields.CharField(max_length=5, null=True, description="HH:MM, bot's time")
+    jitter_seconds = fields.IntField(default=0)
+    paused = fields.BooleanField(default=False)
+    language = fields.CharField(max_length=8, default="en")
+    next_run_at = fields.DatetimeField(null=True)
+    last_run_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    tasks: fields.ReverseRelation[WarmupTask]
+
+    class Meta:
+        table = "schedule"
+        ordering = ("id",)

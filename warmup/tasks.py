@@ -25,11 +25,17 @@ class TaskService:
         self._catalog = catalog
 
     async def start(
-        self, *, chat_id: int, user_id: int | None, target: str, scenario: str | None
+        self,
+        *,
+        chat_id: int,
+        user_id: int | None,
+        target: str,
+        scenario: str | None,
+        language: str = "en",
     ) -> WarmupTask:
         chosen = self._catalog.scenario(scenario)
         names = resolve_target(target, self._catalog.profiles)
-        return await self._create(chat_id, user_id, target, chosen, names)
+        return await self._create(chat_id, user_id, target, chosen, names, language)
 
     def _check_variables(self, scenario: Scenario, names: Sequence[str]) -> None:
         """Refuse before anything runs when a profile lacks a value the scenario uses."""
@@ -104,7 +110,7 @@ class TaskService:
         gone = [name for name in names if name not in self._catalog.profiles]
         if gone:
             raise TaskError(f"no longer in the profiles file: {', '.join(gone)}")
-        return await self._create(task.chat_id, user_id, label, scenario, names)
+        return await self._create(task.chat_id, user_id, label, scenario, names, task.language)
 
     async def _create(
         self,
@@ -113,12 +119,19 @@ class TaskService:
         target: str,
         scenario: Scenario,
         names: Sequence[str],
+        language: str,
+        schedule_id: int | None = None,
     ) -> WarmupTask:
         self._check_variables(scenario, names)
         profiles = {profile.name: profile for profile in await Profile.filter(name__in=names)}
         async with in_transaction():
             task = await WarmupTask.create(
-                chat_id=chat_id, user_id=user_id, target=target[:512], scenario=scenario.name
+                chat_id=chat_id,
+                user_id=user_id,
+                target=target[:512],
+                scenario=scenario.name,
+                language=language,
+                schedule_id=schedule_id,
             )
             await WarmupRun.bulk_create(
                 [WarmupRun(task=task, profile=profiles[name]) for name in names]
