@@ -104,11 +104,14 @@ class Application:
                     max_concurrency=settings.max_concurrency,
                     run_timeout=settings.run_timeout,
                     max_attempts=settings.max_attempts,
-                    screenshots_dir=settings.screenshots_dir,
+                    artifacts_dir=settings.artifacts_dir,
+                    artifacts_max_age_days=settings.artifacts_max_age_days,
+                    artifacts_max_bytes=int(settings.artifacts_max_mb * 1024 * 1024),
                     retry_delay=settings.retry_delay,
                 ),
                 events,
             )
+            self.engine.prune_artifacts()
             reporter = ProgressReporter(
                 bot,
                 self.engine.current_steps,

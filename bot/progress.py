@@ -26,7 +26,7 @@ from aiogram.types import FSInputFile, InlineKeyboardMarkup
 
 from bot.delivery import Undelivered, deliver
 from bot.render import render_failure, render_progress
-from handlers.keyboards import progress_keyboard, retry_keyboard
+from handlers.keyboards import failure_keyboard, progress_keyboard
 from models import WarmupTask
 from warmup.events import Event, RunFailed, StepStarted
 from warmup.views import load_task_view
@@ -94,7 +94,7 @@ class ProgressReporter:
         self._outbox.put_nowait(
             Outgoing(
                 text=render_failure(failure.task_id, failure.profile, failure.step, failure.error),
-                keyboard=retry_keyboard(failure.run_id),
+                keyboard=failure_keyboard(failure.run_id, with_trace=failure.trace is not None),
                 photo=failure.screenshot,
                 task_id=failure.task_id,
             )

@@ -70,16 +70,13 @@ class Settings(BaseSettings):
         return level
 
     @property
-    def screenshots_dir(self) -> Path:
-        return self.data_dir / "screenshots"
+    def artifacts_dir(self) -> Path:
+        """Screenshots and traces of failed runs, side by side."""
+        return self.data_dir / "artifacts"
 
     @property
     def states_dir(self) -> Path:
         return self.data_dir / "states"
-
-    @property
-    def traces_dir(self) -> Path:
-        return self.data_dir / "traces"
 
 
 def load_settings(**overrides: object) -> Settings:

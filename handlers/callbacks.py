@@ -42,5 +42,11 @@ class TaskAction(CallbackData, prefix="t"):
     task_id: RecordId
 
 
-class RunRetry(CallbackData, prefix="r"):
+class RunActionKind(StrEnum):
+    retry = "r"
+    trace = "t"
+
+
+class RunAction(CallbackData, prefix="r"):
+    action: RunActionKind
     run_id: RecordId

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from handlers.callbacks import RunRetry, TaskAction, TaskActionKind
+from handlers.callbacks import RunAction, RunActionKind, TaskAction, TaskActionKind
 from models import TaskStatus
 from warmup.views import TaskView
 
@@ -40,9 +40,13 @@ def progress_keyboard(view: TaskView) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def retry_keyboard(run_id: int) -> InlineKeyboardMarkup:
+def failure_keyboard(run_id: int, *, with_trace: bool) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    builder.button(text="Retry", callback_data=RunRetry(run_id=run_id))
+    builder.button(text="Retry", callback_data=RunAction(action=RunActionKind.retry, run_id=run_id))
+    if with_trace:
+        builder.button(
+            text="Trace", callback_data=RunAction(action=RunActionKind.trace, run_id=run_id)
+        )
     return builder.as_markup()
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, FSInputFile, Message
 
 from bot.render import TASK_HEADLINES, elapsed, format_duration, render_details, summary_line
 from handlers.arguments import ArgumentError, parse_task_id
-from handlers.callbacks import RunRetry, TaskAction, TaskActionKind
+from handlers.callbacks import RunAction, RunActionKind, TaskAction, TaskActionKind
 from models import ACTIVE_TASK_STATUSES, WarmupRun, WarmupTask
 from warmup.catalog import ScenarioChoiceError
 from warmup.engine import Engine
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 
 LATEST_TASKS = 10
+DOCUMENT_LIMIT = 50 * 1024 * 1024
+"""The largest file a bot may send through the public Bot API."""
 
 
 def task_line(view: TaskView, now: datetime) -> str:
@@ -129,16 +132,19 @@ async def on_task_button(
         await callback.answer(str(error)[:200], show_alert=True)
 
 
-async def on_retry_button(
+async def on_run_button(
     callback: CallbackQuery,
-    callback_data: RunRetry,
+    callback_data: RunAction,
     tasks: TaskService,
     reporter: ProgressReporter,
 ) -> None:
     chat_id = callback.message.chat.id if callback.message else None
-    run = await WarmupRun.get_or_none(id=callback_data.run_id).prefetch_related("task")
+    run = await WarmupRun.get_or_none(id=callback_data.run_id).prefetch_related("task", "profile")
     if run is None or chat_id is None or run.task.chat_id != chat_id:
         await callback.answer("This button is no longer valid: no such run in this chat.")
+        return
+    if callback_data.action == RunActionKind.trace:
+        await send_trace(callback, run, chat_id)
         return
     try:
         new_task = await tasks.retry_run(run, user_id=callback.from_user.id)
@@ -149,11 +155,43 @@ async def on_retry_button(
     reporter.open_message(new_task.id, chat_id)
 
 
+async def send_trace(callback: CallbackQuery, run: WarmupRun, chat_id: int) -> None:
+    """The run's Playwright trace as a document, when it is still there and small enough."""
+    trace = trace_file(run.trace_path)
+    if trace is None:
+        await callback.answer("The trace of this run is gone (old traces are pruned).")
+        return
+    size = trace.stat().st_size
+    if size > DOCUMENT_LIMIT:
+        await callback.answer(
+            f"The trace is {size / 2**20:.0f} MB, over Telegram's 50 MB: "
+            f"find {trace.name} in the bot's data folder.",
+            show_alert=True,
+        )
+        return
+    await callback.answer()
+    await callback.bot.send_document(
+        chat_id,
+        FSInputFile(trace),
+        caption=(
+            f"Trace of <b>{html.quote(run.profile.name)}</b> in warmup #{run.task.id}. "
+            f"Open it with <code>playwright show-trace {html.quote(trace.name)}</code> "
+            "or at trace.playwright.dev."
+        ),
+    )
+
+
+def trace_file(path: str | None) -> Path | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return Path(path)
+
+
 def create_router() -> Router:
     router = Router(name="tasks")
     router.message.register(show_status, Command("status"))
     router.message.register(show_tasks, Command("tasks"))
     router.message.register(cancel_task, Command("cancel"))
     router.callback_query.register(on_task_button, TaskAction.filter())
-    router.callback_query.register(on_retry_button, RunRetry.filter())
+    router.callback_query.register(on_run_button, RunAction.filter())
     return router

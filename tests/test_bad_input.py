@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.arguments import MAX_ID, ArgumentError, WarmupArgs, parse_task_id, parse_warmup_args
-from handlers.callbacks import RunRetry, TaskAction
+from handlers.callbacks import RunAction, TaskAction
 from models import Profile, RunStatus, WarmupRun, WarmupTask
 from tests.conftest import CHAT_ID, SMOKE, StartBot
 from warmup.profiles import MAX_FILE_BYTES, ProfileConfig, ProfilesError, load_profiles
@@ -173,7 +173,7 @@ PAYLOADS = st.one_of(
     st.builds(
         lambda prefix, action, value: f"{prefix}:{action}:{value}",
         st.sampled_from(["t", "r", "x", ""]),
-        st.sampled_from([*"cfadrx", "", "restart"]),
+        st.sampled_from([*"cfadrtx", "", "restart"]),
         st.one_of(st.integers(), st.text(max_size=30), st.lists(HOSTILE_TOKENS).map("".join)),
     ),
     st.builds(lambda value: f"r:{value}", st.one_of(st.integers(), st.text(max_size=30))),
@@ -185,7 +185,7 @@ PAYLOADS = st.one_of(
 def test_only_canonical_payloads_unpack(data: str) -> None:
     """A payload is taken only as the bot itself writes it: `t:c:1.0` or `t:c:+1` must not
     act on task 1, and no id outside the id columns may reach a query."""
-    for factory in (TaskAction, RunRetry):
+    for factory in (TaskAction, RunAction):
         try:
             unpacked = factory.unpack(data)
         except (TypeError, ValueError):

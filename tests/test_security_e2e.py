@@ -83,10 +83,10 @@ async def test_data_files_are_readable_by_the_owner_only(start_bot: StartBot) ->
     await harness.chat.wait_for_message(lambda m: m.photo is not None, timeout=60)
     settings = harness.settings
     database = Path(settings.database_url.removeprefix("sqlite://"))
-    folders = [settings.data_dir, settings.states_dir, settings.screenshots_dir]
+    folders = [settings.data_dir, settings.states_dir, settings.artifacts_dir]
     files = [
         settings.states_dir / "bad.json",
-        *settings.screenshots_dir.iterdir(),
+        *settings.artifacts_dir.iterdir(),
         *database.parent.glob(f"{database.name}*"),
     ]
     assert len(files) >= 4, files

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 
 from models import RunStatus, TaskStatus, WarmupRun, WarmupTask
 from tests.conftest import ADMIN_ID, CHAT_ID, SMOKE, StartBot
@@ -87,7 +89,7 @@ async def test_broken_page_sends_a_failure_with_screenshot_and_retry_button(
     assert "bad" in failure.text
     assert "steps[0]" in failure.text
     assert "HTTP 500" in failure.text
-    assert failure.buttons == ["Retry"]
+    assert failure.buttons == ["Retry", "Trace"]
 
     alert = await harness.chat_for(alert_chat).wait_for_message(lambda m: m.photo is not None)
     assert "HTTP 500" in alert.text
@@ -315,3 +317,26 @@ async def test_a_run_past_run_timeout_is_stopped_and_failed_with_that_reason(
     assert "steps[1] (wait 30" in failure.text
     await chat.wait_until(progress, "Failed", timeout=30)
     assert harness.app.browser is not None and harness.app.browser.open_contexts == 0
+
+
+async def test_the_trace_button_sends_the_failed_runs_playwright_trace(
+    start_bot: StartBot,
+) -> None:
+    harness = await start_bot(
+        profiles=[{"name": "bad", "vars": {"page": "broken"}}], scenarios={"pages": PAGE_BY_VAR}
+    )
+    chat = harness.chat
+    await chat.send("/warmup bad")
+    failure = await chat.wait_for_message(lambda m: m.photo is not None, timeout=60)
+
+    assert await chat.press(failure, "Trace") is None
+    trace = await chat.wait_for_message(lambda m: m.document is not None)
+    assert trace.document_name == "task1-bad-1.zip"
+    assert "playwright show-trace task1-bad-1.zip" in trace.text
+    with zipfile.ZipFile(io.BytesIO(trace.document or b"")) as archive:
+        names = archive.namelist()
+    assert any(name.endswith(".trace") for name in names), names
+
+    (harness.settings.artifacts_dir / "task1-bad-1.zip").unlink()
+    answer = await chat.press(failure, "Trace")
+    assert answer is not None and "gone" in answer

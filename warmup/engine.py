@@ -19,6 +19,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from models import FINISHED_RUN_STATUSES, RunStatus, TaskStatus, WarmupRun, WarmupTask
 from models.writes import retry_write
+from warmup.artifacts import prune_artifacts
 from warmup.browser import BrowserPool
 from warmup.events import (
     EventBus,
@@ -43,7 +44,9 @@ class EngineConfig:
     max_concurrency: int
     run_timeout: float
     max_attempts: int
-    screenshots_dir: Path
+    artifacts_dir: Path
+    artifacts_max_age_days: float = 14
+    artifacts_max_bytes: int = 500 * 1024 * 1024
     retry_delay: float = 2.0
     step_timeout: float = 30.0
 
@@ -52,7 +55,8 @@ class EngineConfig:
 class AttemptFailure:
     step: str | None
     error: str
-    screenshot: Path | None
+    screenshot: Path | None = None
+    trace: Path | None = None
 
 
 def utcnow() -> datetime:
@@ -158,6 +162,14 @@ class Engine:
         status = await self._finish_status(task_id)
         await self._set_task(task_id, status=status, finished_at=utcnow())
         self._events.emit(TaskFinished(task_id, status))
+        self.prune_artifacts()
+
+    def prune_artifacts(self) -> None:
+        prune_artifacts(
+            self._config.artifacts_dir,
+            max_age_days=self._config.artifacts_max_age_days,
+            max_bytes=self._config.artifacts_max_bytes,
+        )
 
     async def _finish_status(self, task_id: int) -> TaskStatus:
         """Completed unless every run failed: a completed task may still hold failed runs."""
@@ -202,6 +214,7 @@ class Engine:
                         failed_step=None,
                         error=None,
                         screenshot_path=None,
+                        trace_path=None,
                     )
                     self._events.emit(
                         RunFinished(task_id, run.id, profile.name, RunStatus.succeeded)
@@ -215,6 +228,7 @@ class Engine:
                     failed_step=failure.step,
                     error=failure.error,
                     screenshot_path=str(failure.screenshot) if failure.screenshot else None,
+                    trace_path=str(failure.trace) if failure.trace else None,
                 )
                 self._events.emit(
                     RunFailed(
@@ -226,6 +240,7 @@ class Engine:
                         failure.error,
                         failure.screenshot,
                         final,
+                        failure.trace,
                     )
                 )
                 if final:
@@ -245,7 +260,7 @@ class Engine:
         except Exception as error:
             logger.exception("run %d (%s) failed unexpectedly", run.id, run.profile.name)
             reason = _first_line(str(error)) if str(error) else "no details"
-            return AttemptFailure(None, f"internal error: {type(error).__name__}: {reason}", None)
+            return AttemptFailure(None, f"internal error: {type(error).__name__}: {reason}")
 
     async def _play_once(
         self, task_id: int, run: WarmupRun, scenario: Scenario, attempt: int
@@ -272,6 +287,7 @@ class Engine:
             try:
                 async with asyncio.timeout(self._config.run_timeout):
                     context = await self._browser.new_context(options)
+                    await context.tracing.start(screenshots=True, snapshots=True)
                     page = await context.new_page()
                     await play(
                         page,
@@ -282,21 +298,28 @@ class Engine:
                         default_timeout=self._config.step_timeout,
                     )
             except StepFailed as error:
-                failure = AttemptFailure(f"{error.path} ({error.label})", error.reason, None)
+                failure = AttemptFailure(f"{error.path} ({error.label})", error.reason)
             except TimeoutError:
                 step = f"{current[0].path} ({current[0].label})" if current else None
                 timeout = f"{self._config.run_timeout:g}"
-                failure = AttemptFailure(step, f"run timed out after {timeout} s", None)
+                failure = AttemptFailure(step, f"run timed out after {timeout} s")
             except PlaywrightError as error:
-                failure = AttemptFailure(None, _first_line(error.message), None)
+                failure = AttemptFailure(None, _first_line(error.message))
             except asyncio.CancelledError:
                 if self._stopping and context is not None:
                     await self._save_state(context, profile.name)
                 raise
-            if failure is not None and page is not None:
-                shot = await self._screenshot(page, task_id, profile.name, attempt)
-                failure = AttemptFailure(failure.step, failure.error, shot)
             if context is not None:
+                name = f"task{task_id}-{profile.name}-{attempt}"
+                if failure is not None:
+                    failure = AttemptFailure(
+                        failure.step,
+                        failure.error,
+                        await self._screenshot(page, name) if page is not None else None,
+                        await self._stop_tracing(context, self._artifact(f"{name}.zip")),
+                    )
+                else:
+                    await self._stop_tracing(context, None)
                 await self._save_state(context, profile.name)
             return failure
         finally:
@@ -313,19 +336,36 @@ class Engine:
             return
         self._states.save(profile, state)
 
-    async def _screenshot(
-        self, page: Page, task_id: int, profile: str, attempt: int
-    ) -> Path | None:
-        directory = self._config.screenshots_dir
+    def _artifact(self, filename: str) -> Path:
+        directory = self._config.artifacts_dir
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = directory / f"task{task_id}-{profile}-{attempt}.png"
+        return directory / filename
+
+    async def _screenshot(self, page: Page, name: str) -> Path | None:
+        path = self._artifact(f"{name}.png")
         try:
             await page.screenshot(path=path, timeout=SCREENSHOT_TIMEOUT_MS)
         except PlaywrightError as error:
-            logger.warning("no screenshot of %s: %s", profile, _first_line(error.message))
+            logger.warning("no screenshot of %s: %s", name, _first_line(error.message))
             return None
-        path.chmod(0o600)
-        return path
+        return _owner_only(path)
+
+    async def _stop_tracing(self, context: BrowserContext, path: Path | None) -> Path | None:
+        """Keep the trace at `path` (a failed try), or drop it (None: the try succeeded)."""
+        try:
+            await context.tracing.stop(path=path)
+        except PlaywrightError as error:
+            logger.warning("no trace kept: %s", _first_line(error.message))
+            return None
+        return _owner_only(path) if path is not None else None
+
+
+def _owner_only(path: Path) -> Path | None:
+    """The artifact, made readable by the owner only; None if it was not written."""
+    if not path.is_file():
+        return None
+    path.chmod(0o600)
+    return path
 
 
 def _first_line(message: str) -> str:

@@ -63,6 +63,7 @@ class RunFailed:
     error: str
     screenshot: Path | None
     final: bool
+    trace: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
