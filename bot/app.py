@@ -15,24 +15,23 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from playwright.async_api import async_playwright
 from tortoise.context import TortoiseContext
 
 from bot.auth import AdminOnly
 from bot.delivery import Undelivered, deliver
 from bot.progress import ProgressReporter
+from bot.runtime import open_engine, open_storage
 from bot.settings import Settings
 from handlers import get_routers
 from handlers.help import bot_commands
 from handlers.keyboards import resume_keyboard
+from handlers.schedules import schedule_error_text
 from models import TaskStatus, WarmupTask
-from models.database import open_database
-from warmup.browser import BrowserPool, find_executable
+from warmup.browser import BrowserPool
 from warmup.catalog import Catalog, ScenarioChoiceError
-from warmup.engine import Engine, EngineConfig
+from warmup.engine import Engine
 from warmup.events import EventBus
 from warmup.scheduler import Scheduler
-from warmup.state_store import StateStore
 from warmup.tasks import TaskError, TaskService
 
 logger = logging.getLogger(__name__)
@@ -71,9 +70,8 @@ class Application:
 
     async def run(self) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         async with AsyncExitStack() as stack:
-            self.database = await stack.enter_async_context(open_database(settings.database_url))
+            self.database = await open_storage(settings, stack)
             catalog = Catalog(settings.profiles_file, settings.scenarios_dir)
             report = await catalog.reload()
             if report.profiles_error:
@@ -88,30 +86,7 @@ class Application:
             bot = create_bot(settings)
             stack.push_async_callback(bot.session.close)
             events = EventBus()
-            playwright = await stack.enter_async_context(async_playwright())
-            self.browser = BrowserPool(
-                playwright,
-                executable=find_executable(playwright, settings.browser_executable),
-                headless=settings.headless,
-            )
-            await self.browser.start()
-            stack.push_async_callback(self.browser.close)
-
-            self.engine = Engine(
-                self.browser,
-                StateStore(settings.states_dir),
-                EngineConfig(
-                    max_concurrency=settings.max_concurrency,
-                    run_timeout=settings.run_timeout,
-                    max_attempts=settings.max_attempts,
-                    artifacts_dir=settings.artifacts_dir,
-                    artifacts_max_age_days=settings.artifacts_max_age_days,
-                    artifacts_max_bytes=int(settings.artifacts_max_mb * 1024 * 1024),
-                    retry_delay=settings.retry_delay,
-                ),
-                events,
-            )
-            self.engine.prune_artifacts()
+            self.browser, self.engine = await open_engine(settings, events, stack)
             reporter = ProgressReporter(
                 bot,
                 self.engine.current_steps,
@@ -125,7 +100,11 @@ class Application:
 
             tasks = TaskService(self.engine, catalog)
             scheduler = Scheduler(
-                tasks, on_started=lambda task: reporter.open_message(task.id, task.chat_id)
+                tasks,
+                on_started=lambda task: reporter.open_message(task.id, task.chat_id),
+                on_error=lambda schedule, reason: reporter.notify(
+                    schedule.chat_id, schedule_error_text(schedule, reason)
+                ),
             )
             scheduler.start()
             stack.push_async_callback(scheduler.close)

@@ -93,7 +93,13 @@ class ProgressReporter:
     def _failure_notifications(self, failure: RunFailed) -> None:
         self._outbox.put_nowait(
             Outgoing(
-                text=render_failure(failure.task_id, failure.profile, failure.step, failure.error),
+                text=render_failure(
+                    failure.task_id,
+                    failure.profile,
+                    failure.step,
+                    failure.error,
+                    session_expired=failure.session_expired,
+                ),
                 keyboard=failure_keyboard(failure.run_id, with_trace=failure.trace is not None),
                 photo=failure.screenshot,
                 task_id=failure.task_id,

@@ -129,10 +129,17 @@ def fit(lines: list[str], limit: int) -> str:
     return text
 
 
-def render_failure(task_id: int, profile: str, step: str | None, error: str) -> str:
+def render_failure(
+    task_id: int, profile: str, step: str | None, error: str, *, session_expired: bool = False
+) -> str:
     lines = [
         f"❌ <b>Warmup #{task_id}</b> · profile <b>{html.quote(profile)}</b> failed",
         f"Step: {html.quote(shorten(step, 300)) if step else 'before the first step'}",
         f"Error: {html.quote(shorten(error, 600))}",
     ]
+    if session_expired:
+        lines.append(
+            f"🔑 The session expired: send the profile's storage-state file as a document "
+            f"with the caption <code>/import {html.quote(profile)}</code>."
+        )
     return "\n".join(lines)

@@ -64,3 +64,19 @@ def parse_task_id(text: str | None) -> int:
     if number > MAX_ID:
         raise ArgumentError("no task has a number that large; give a task number, like 12 or #12")
     return number
+
+
+IMPORT_USAGE = (
+    "Usage: send the profile's Playwright storage-state JSON file as a document, with the "
+    "caption <code>/import &lt;profile&gt;</code>"
+)
+
+
+def parse_import_args(text: str | None) -> str:
+    """The one profile name after `/import` (whether it exists is the handler's question)."""
+    words = (text or "").split()
+    if not words:
+        raise ArgumentError("name the profile the session is for")
+    if len(words) > 1:
+        raise ArgumentError(f"too many words: {shown(' '.join(words))}; give one profile name")
+    return words[0]

@@ -28,6 +28,8 @@ async def show_profiles(message: Message, catalog: Catalog) -> None:
         result = "never run"
         if last is not None:
             result = f"{RUN_ICONS[last.status]} {last.status.value} in task #{last.task_id}"
+        if profiles[name].session_expired:
+            result += f" · 🔑 session expired: /import {html.quote(name)}"
         lines.append(f"• <b>{html.quote(name)}</b>{tags} — {result}")
     await message.answer(fit(lines, MESSAGE_LIMIT))
 

@@ -14,6 +14,9 @@ COMMANDS = (
     ("profiles", "Configured profiles and their last result"),
     ("scenarios", "Scenarios, with the errors of invalid ones"),
     ("reload", "Re-read the profiles file and the scenarios"),
+    ("import", "Send a storage-state file with the caption /import <profile>"),
+    ("schedule", "Schedule a warmup: /schedule <target> <scenario> <cron>"),
+    ("schedules", "This chat's schedules"),
     ("help", "How to use this bot"),
 )
 
@@ -28,6 +31,11 @@ when there is only one, or one named <code>default</code>.
 /profiles — profiles and their last result
 /scenarios — scenarios, and why an invalid one is invalid
 /reload — re-read the profiles file and the scenarios folder
+/import &lt;profile&gt; — as the caption of a storage-state JSON file: the profile's new \
+session (cookies and localStorage)
+/schedule &lt;target&gt; &lt;scenario&gt; &lt;cron&gt; [between HH:MM-HH:MM] [jitter 5m] — \
+a warmup that starts by itself (times in UTC)
+/schedules — schedules, with Pause, Resume and Delete
 
 The progress message of a task is edited as it runs. Each failed profile is reported \
 with a screenshot and a Retry button."""

@@ -1,9 +1,181 @@
-"""/schedules (to be built: issue 4)."""
+"""/schedule and /schedules: warmups that start by themselves, and their buttons.
+
+/schedules sends one message per schedule, so each has its own Pause/Resume and Delete
+buttons and a press edits only that message; the list stays within Telegram's limits
+however many schedules there are (at most MAX_SCHEDULES_PER_CHAT).
+"""
 
 from __future__ import annotations
 
-from aiogram import Router
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from aiogram import Router, html
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from handlers.arguments import ArgumentError
+from handlers.callbacks import RecordId
+from handlers.schedule_arguments import SCHEDULE_USAGE, parse_schedule_args
+from models import Schedule
+from warmup.catalog import ScenarioChoiceError
+from warmup.scheduler import Scheduler
+from warmup.targets import TargetError, shown
+from warmup.tasks import TaskError, TaskService
+from warmup.timing import TimingError
+
+logger = logging.getLogger(__name__)
+
+MAX_SCHEDULES_PER_CHAT = 20
+SHOWN_TARGET = 100
+STALE_BUTTON = "This button is no longer valid."
+
+
+class ScheduleActionKind(StrEnum):
+    pause = "p"
+    resume = "r"
+    delete = "d"
+
+
+class ScheduleAction(CallbackData, prefix="s"):
+    action: ScheduleActionKind
+    schedule_id: RecordId
+
+
+def format_moment(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "none"
+
+
+def format_jitter(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
+def render_schedule(schedule: Schedule) -> str:
+    """The schedule in a few lines (HTML; what the operator typed is escaped)."""
+    window = (
+        f"{schedule.window_start}-{schedule.window_end} UTC"
+        if schedule.window_start and schedule.window_end
+        else "any time of day"
+    )
+    jitter = format_jitter(schedule.jitter_seconds) if schedule.jitter_seconds else "none"
+    state = "⏸ paused" if schedule.paused else f"next run {format_moment(schedule.next_run_at)}"
+    last = format_moment(schedule.last_run_at) if schedule.last_run_at else "never"
+    return (
+        f"🗓 <b>Schedule #{schedule.id}</b> · {html.quote(schedule.scenario)} · "
+        f"{html.quote(shown(schedule.target, SHOWN_TARGET))}\n"
+        f"cron <code>{html.quote(schedule.cron)}</code> (UTC)\n"
+        f"window {window} · jitter {jitter}\n"
+        f"{state} · last run {last}"
+    )
+
+
+def schedule_keyboard(schedule: Schedule) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    toggle = ScheduleActionKind.resume if schedule.paused else ScheduleActionKind.pause
+    builder.button(
+        text="Resume" if schedule.paused else "Pause",
+        callback_data=ScheduleAction(action=toggle, schedule_id=schedule.id),
+    )
+    builder.button(
+        text="Delete",
+        callback_data=ScheduleAction(action=ScheduleActionKind.delete, schedule_id=schedule.id),
+    )
+    return builder.as_markup()
+
+
+def schedule_error_text(schedule: Schedule, reason: str) -> str:
+    """The chat's notice when an occurrence could not start (wired in bot/app.py)."""
+    return (
+        f"⚠️ Schedule #{schedule.id} ({html.quote(schedule.scenario)} · "
+        f"{html.quote(shown(schedule.target, SHOWN_TARGET))}) could not start: "
+        f"{html.quote(reason)}. It stays; /schedules shows it."
+    )
+
+
+async def create_schedule(
+    message: Message, command: CommandObject, tasks: TaskService, scheduler: Scheduler
+) -> None:
+    chat_id = message.chat.id
+    if await Schedule.filter(chat_id=chat_id).count() >= MAX_SCHEDULES_PER_CHAT:
+        await message.answer(
+            f"⚠️ This chat has {MAX_SCHEDULES_PER_CHAT} schedules, the most it may have: "
+            "delete one in /schedules first."
+        )
+        return
+    try:
+        args = parse_schedule_args(command.args)
+        scenario = tasks.check(args.target, args.scenario)
+        schedule = await scheduler.create(
+            chat_id=chat_id,
+            user_id=message.from_user.id if message.from_user else None,
+            target=args.target,
+            scenario=scenario.name,
+            timing=args.timing,
+        )
+    except (ArgumentError, TargetError, ScenarioChoiceError, TaskError, TimingError) as error:
+        await message.answer(f"⚠️ {html.quote(str(error))}\n\n{SCHEDULE_USAGE}")
+        return
+    await message.answer(
+        f"✅ Created.\n{render_schedule(schedule)}", reply_markup=schedule_keyboard(schedule)
+    )
+
+
+async def list_schedules(message: Message) -> None:
+    schedules = await Schedule.filter(chat_id=message.chat.id)
+    if not schedules:
+        await message.answer("No schedules in this chat.\n\n" + SCHEDULE_USAGE)
+        return
+    for schedule in schedules:
+        await message.answer(render_schedule(schedule), reply_markup=schedule_keyboard(schedule))
+
+
+async def on_schedule_button(
+    callback: CallbackQuery, callback_data: ScheduleAction, scheduler: Scheduler
+) -> None:
+    """Acts only on a schedule of the chat where the button was pressed."""
+    chat_id = callback.message.chat.id if callback.message else None
+    schedule = (
+        await Schedule.get_or_none(id=callback_data.schedule_id, chat_id=chat_id)
+        if chat_id is not None
+        else None
+    )
+    if schedule is None:
+        await callback.answer(STALE_BUTTON)
+        return
+    match callback_data.action:
+        case ScheduleActionKind.delete:
+            await scheduler.delete(schedule)
+            await callback.answer(f"Schedule #{schedule.id} deleted.")
+            await _show(callback, f"🗑 Schedule #{schedule.id} deleted.", None)
+            return
+        case ScheduleActionKind.pause:
+            await scheduler.set_paused(schedule, True)
+            await callback.answer(f"Schedule #{schedule.id} paused.")
+        case ScheduleActionKind.resume:
+            await scheduler.set_paused(schedule, False)
+            await callback.answer(f"Schedule #{schedule.id} resumed.")
+    await schedule.refresh_from_db()
+    await _show(callback, render_schedule(schedule), schedule_keyboard(schedule))
+
+
+async def _show(callback: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
+    """Edit the pressed message to the new state; a failed edit is only logged (the press
+    was answered and done)."""
+    if not isinstance(callback.message, Message):
+        return
+    try:
+        await callback.message.edit_text(text, reply_markup=keyboard)
+    except TelegramAPIError as error:
+        logger.warning("schedule message not edited: %s", error)
 
 
 def create_router() -> Router:
-    return Router(name="schedules")
+    router = Router(name="schedules")
+    router.message.register(create_schedule, Command("schedule"))
+    router.message.register(list_schedules, Command("schedules"))
+    router.callback_query.register(on_schedule_button, ScheduleAction.filter())
+    return router

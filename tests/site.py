@@ -50,6 +50,7 @@ class LocalSite:
         app.router.add_get("/visit-counter", self._visit_counter)
         app.router.add_get("/hang", self._hang)
         app.router.add_get("/login", self._login)
+        app.router.add_get("/account", self._account)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -99,3 +100,12 @@ class LocalSite:
         self._record(request)
         await self.hang.wait()
         return web.Response(text="<h1>late</h1>", content_type="text/html")
+
+    async def _account(self, request: web.Request) -> web.Response:
+        """A page that shows #account only to a visitor with a session cookie."""
+        self._record(request)
+        if "session" in request.cookies:
+            body = "<h1 id='account'>your account</h1>"
+        else:
+            body = "<form id='login'><input name='user'></form>"
+        return web.Response(text=body, content_type="text/html")

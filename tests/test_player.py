@@ -15,7 +15,7 @@ import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from warmup.player import StepFailed, play
+from warmup.player import SessionExpired, StepFailed, play
 from warmup.scenario import Scenario, Step, parse_scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -346,3 +346,123 @@ async def test_cancel_during_browser_action_propagates(page: Page, home: str) ->
         await asyncio.wait_for(task, 2)
     # The page is still usable afterwards.
     assert await page.text_content("#feed") == "Hello feed"
+
+
+# --------------------------------------------------------------------------- logged_in
+
+
+async def run_checked(
+    page: Page,
+    home: str,
+    logged_in: dict[str, Any],
+    *steps: dict[str, Any],
+    seen: list[Step] | None = None,
+) -> int:
+    """Play the steps of a scenario that declares ``logged_in``."""
+    checked = parse_scenario(
+        {"logged_in": logged_in, "steps": list(steps)}, source="test.yaml", default_name="test"
+    )
+    return await play(
+        page,
+        checked,
+        {"home": home, "profile": "alice", "marker": "feed"},
+        rng=random.Random(7),
+        on_step=seen.append if seen is not None else None,
+        default_timeout=5,
+        typing_delay_ms=0,
+    )
+
+
+async def test_logged_in_selector_passes_and_the_run_goes_on(page: Page, home: str) -> None:
+    executed = await run_checked(
+        page, home, {"selector": "#{marker}"}, {"goto": "{home}/feed"}, {"click": "a.item"}
+    )
+    assert executed == 2
+    assert page.url == f"{home}/item/1"
+
+
+async def test_logged_in_url_passes(page: Page, home: str) -> None:
+    executed = await run_checked(page, home, {"url": "/feed"}, {"goto": "{home}/feed"})
+    assert executed == 1
+
+
+async def test_missing_selector_is_a_session_expired_and_stops_the_run(
+    page: Page, home: str
+) -> None:
+    seen: list[Step] = []
+    started = time.monotonic()
+    with pytest.raises(SessionExpired) as caught:
+        await run_checked(
+            page,
+            home,
+            {"selector": "#account", "timeout": 0.3},
+            {"goto": "{home}/feed"},
+            {"click": "a.item"},
+            seen=seen,
+        )
+    assert time.monotonic() - started < 3
+    assert isinstance(caught.value, StepFailed)
+    assert caught.value.path == "logged_in"
+    assert caught.value.label == "expect #account"
+    assert caught.value.reason == "session expired: '#account' was not visible within 0.3 s"
+    assert [step.path for step in seen] == ["steps[0]"]
+
+
+async def test_url_without_the_text_is_a_session_expired(page: Page, home: str) -> None:
+    with pytest.raises(SessionExpired) as caught:
+        await run_checked(
+            page, home, {"url": "/dashboard", "timeout": 0.3}, {"goto": "{home}/feed"}
+        )
+    assert caught.value.path == "logged_in"
+    assert caught.value.reason == (
+        "session expired: the URL did not contain '/dashboard' within 0.3 s"
+    )
+
+
+async def test_logged_in_is_checked_after_the_first_goto_only(page: Page, home: str) -> None:
+    # Before the goto the page is blank (no #feed); after the second one there is no #feed
+    # either: only the page of the first goto is checked.
+    executed = await run_checked(
+        page,
+        home,
+        {"selector": "#feed", "timeout": 0.5},
+        {"wait": 0},
+        {"goto": "{home}/feed", "probability": 0},
+        {"goto": "{home}/feed"},
+        {"goto": "{home}/item/1"},
+        {"expect": "#item"},
+    )
+    assert executed == 4
+
+
+async def test_a_failed_optional_goto_does_not_count_as_the_first(page: Page, home: str) -> None:
+    with pytest.raises(SessionExpired):
+        await run_checked(
+            page,
+            home,
+            {"selector": "#account", "timeout": 0.3},
+            {"goto": "{home}/broken", "optional": True},
+            {"goto": "{home}/feed"},
+        )
+
+
+async def test_session_expired_is_not_swallowed_by_an_optional_repeat(
+    page: Page, home: str
+) -> None:
+    with pytest.raises(SessionExpired) as caught:
+        await run_checked(
+            page,
+            home,
+            {"selector": "#account", "timeout": 0.3},
+            {"repeat": 1, "optional": True, "steps": [{"goto": "{home}/feed"}]},
+            {"wait": 0},
+        )
+    assert caught.value.path == "logged_in"
+
+
+async def test_a_malformed_check_selector_is_a_plain_step_failure(page: Page, home: str) -> None:
+    with pytest.raises(StepFailed) as caught:
+        await run_checked(page, home, {"selector": "!!!"}, {"goto": "{home}/feed"})
+    assert not isinstance(caught.value, SessionExpired)
+    assert caught.value.path == "logged_in"
+    assert "\n" not in caught.value.reason

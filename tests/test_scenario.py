@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from warmup.scenario import (
     ACTIONS,
+    LOGGED_IN_TIMEOUT_SECONDS,
     MODIFIERS,
     ClickStep,
     ExpectStep,
     GotoStep,
+    LoggedInCheck,
     PressStep,
     RepeatStep,
     Scenario,
@@ -566,3 +568,87 @@ def test_arbitrary_steps_give_a_scenario_or_a_scenario_error(data: dict[str, Any
         return
     assert isinstance(result, Scenario)
     result.variables_used()
+
+
+# --------------------------------------------------------------------------- logged_in
+
+
+def test_logged_in_check_is_parsed() -> None:
+    steps = [{"goto": "{home}/feed"}]
+    by_selector = parse({"logged_in": {"selector": "#account"}, "steps": steps}).logged_in
+    assert by_selector == LoggedInCheck(selector="#account")
+    assert by_selector.timeout == LOGGED_IN_TIMEOUT_SECONDS == 10.0
+    assert by_selector.path == "logged_in"
+    assert by_selector.label == "expect #account"
+    by_url = parse({"logged_in": {"url": "/dashboard", "timeout": 3}, "steps": steps}).logged_in
+    assert by_url == LoggedInCheck(url="/dashboard", timeout=3.0)
+    assert by_url.label == "expect url '/dashboard'"
+    assert parse({"steps": steps}).logged_in is None
+
+
+def test_logged_in_variables_are_used_variables() -> None:
+    scenario = parse(
+        {"logged_in": {"selector": "#user-{account}"}, "steps": [{"goto": "{home}/feed"}]}
+    )
+    assert scenario.variables_used() == {"home", "account"}
+
+
+def test_logged_in_may_follow_a_nested_goto() -> None:
+    scenario = parse(
+        {
+            "logged_in": {"url": "/feed"},
+            "steps": [{"wait": 0}, {"repeat": 2, "steps": [{"goto": "https://x/feed"}]}],
+        }
+    )
+    assert scenario.logged_in == LoggedInCheck(url="/feed")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("#account", "expected {selector: …} or {url: …}, got the string '#account'"),
+        (None, "expected {selector: …} or {url: …}, got nothing"),
+        ({}, "give exactly one of selector, url"),
+        ({"selector": "#a", "url": "/b"}, "give exactly one of selector, url"),
+        ({"timeout": 5}, "give exactly one of selector, url"),
+        ({"text": "Hello"}, "unknown key 'text'; expected selector, url, timeout"),
+        ({"selector": ""}, "selector: expected a non-empty string, got the string ''"),
+        ({"url": 404}, "url: expected a non-empty string, got 404 (quote it: '404')"),
+        ({"selector": "#{1x}"}, "selector: invalid variable name {1x}"),
+        (
+            {"selector": "#a", "timeout": 0},
+            "timeout: expected a number of seconds above 0 and at most 3600, got 0",
+        ),
+        (
+            {"url": "/a", "timeout": "10"},
+            "timeout: expected a number of seconds above 0 and at most 3600, got the string '10'",
+        ),
+    ],
+)
+def test_logged_in_errors(value: object, reason: str) -> None:
+    error = error_of({"logged_in": value, "steps": [{"goto": "https://x/feed"}]})
+    assert error.path == "logged_in"
+    assert error.reason.startswith(reason), error.reason
+
+
+def test_logged_in_needs_a_goto_step() -> None:
+    error = error_of({"logged_in": {"selector": "#account"}, "steps": [{"wait": 1}]})
+    assert (error.path, error.reason) == (
+        "logged_in",
+        "the check runs after the first goto step, and this scenario has none",
+    )
+
+
+def test_logged_in_errors_carry_the_line(tmp_path: Path) -> None:
+    text = "steps:\n  - goto: https://x/feed\nlogged_in:\n  selector: '#a'\n  wait: 3\n"
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, "login.yaml", text))
+    assert str(caught.value) == (
+        "login.yaml, line 5: logged_in: unknown key 'wait'; expected selector, url, timeout"
+    )
+
+
+def test_logged_in_in_a_file(tmp_path: Path) -> None:
+    text = 'logged_in: {url: "/dashboard"}\nsteps:\n  - goto: "{home}/dashboard"\n'
+    scenario = load_scenario(write(tmp_path, "login.yaml", text))
+    assert scenario.logged_in == LoggedInCheck(url="/dashboard")

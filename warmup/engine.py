@@ -10,14 +10,21 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from models import FINISHED_RUN_STATUSES, RunStatus, TaskStatus, WarmupRun, WarmupTask
+from models import (
+    FINISHED_RUN_STATUSES,
+    Profile,
+    RunStatus,
+    TaskStatus,
+    WarmupRun,
+    WarmupTask,
+)
 from models.writes import retry_write
 from warmup.artifacts import prune_artifacts
 from warmup.browser import BrowserPool
@@ -30,7 +37,7 @@ from warmup.events import (
     StepStarted,
     TaskFinished,
 )
-from warmup.player import StepFailed, play
+from warmup.player import SessionExpired, StepFailed, play
 from warmup.scenario import Scenario, Step
 from warmup.state_store import StateStore
 
@@ -57,6 +64,8 @@ class AttemptFailure:
     error: str
     screenshot: Path | None = None
     trace: Path | None = None
+    session_expired: bool = False
+    """The scenario's logged_in check failed: another try would fail the same way."""
 
 
 def utcnow() -> datetime:
@@ -81,6 +90,8 @@ class Engine:
         self._stopping = False
         self.current_steps: dict[int, str] = {}
         """run id → label of the step it is playing now; read by progress displays."""
+        self._trace_paths: dict[int, Path] = {}
+        """task id → where to keep each try's trace, failed or not (`play_task`)."""
 
     @property
     def events(self) -> EventBus:
@@ -113,6 +124,26 @@ class Engine:
         if runner is not None:
             await asyncio.gather(runner, return_exceptions=True)
 
+    async def play_task(
+        self, task_id: int, scenario: Scenario, *, trace_path: Path | None = None
+    ) -> None:
+        """Play a task to its end in the foreground (`python -m bot try`).
+
+        With `trace_path`, each try's trace is written there, succeeded or not (a later try
+        overwrites an earlier one). Cancelling this call cancels the task, once, and waits
+        until its runs are marked cancelled.
+        """
+        if trace_path is not None:
+            self._trace_paths[task_id] = trace_path
+        self.submit(task_id, scenario)
+        try:
+            await asyncio.shield(self._tasks[task_id])
+        except asyncio.CancelledError:
+            await self.cancel(task_id)
+            raise
+        finally:
+            self._trace_paths.pop(task_id, None)
+
     async def shutdown(self) -> None:
         """Stop every task; what was unfinished becomes interrupted, to be resumed later."""
         self._stopping = True
@@ -130,6 +161,12 @@ class Engine:
         await retry_write(
             lambda: WarmupTask.filter(id=task_id).update(**fields),
             what=f"status of task {task_id}",
+        )
+
+    async def _mark_session(self, profile_id: int, *, expired: bool) -> None:
+        await retry_write(
+            lambda: Profile.filter(id=profile_id).update(session_expired=expired),
+            what=f"session mark of profile {profile_id}",
         )
 
     async def _execute(self, task_id: int, scenario: Scenario) -> None:
@@ -206,6 +243,8 @@ class Engine:
                 self._events.emit(RunStarted(task_id, run.id, profile.name, attempt))
                 failure = await self._attempt(task_id, run, scenario, attempt)
                 self.current_steps.pop(run.id, None)
+                if failure is None or failure.session_expired:
+                    await self._mark_session(profile.id, expired=failure is not None)
                 if failure is None:
                     await self._set_run(
                         run.id,
@@ -220,7 +259,7 @@ class Engine:
                         RunFinished(task_id, run.id, profile.name, RunStatus.succeeded)
                     )
                     return
-                final = attempt >= self._config.max_attempts
+                final = attempt >= self._config.max_attempts or failure.session_expired
                 await self._set_run(
                     run.id,
                     status=RunStatus.failed if final else RunStatus.running,
@@ -241,6 +280,7 @@ class Engine:
                         failure.screenshot,
                         final,
                         failure.trace,
+                        failure.session_expired,
                     )
                 )
                 if final:
@@ -298,7 +338,11 @@ class Engine:
                         default_timeout=self._config.step_timeout,
                     )
             except StepFailed as error:
-                failure = AttemptFailure(f"{error.path} ({error.label})", error.reason)
+                failure = AttemptFailure(
+                    f"{error.path} ({error.label})",
+                    error.reason,
+                    session_expired=isinstance(error, SessionExpired),
+                )
             except TimeoutError:
                 step = f"{current[0].path} ({current[0].label})" if current else None
                 timeout = f"{self._config.run_timeout:g}"
@@ -311,15 +355,17 @@ class Engine:
                 raise
             if context is not None:
                 name = f"task{task_id}-{profile.name}-{attempt}"
+                requested = self._trace_paths.get(task_id)
                 if failure is not None:
-                    failure = AttemptFailure(
-                        failure.step,
-                        failure.error,
-                        await self._screenshot(page, name) if page is not None else None,
-                        await self._stop_tracing(context, self._artifact(f"{name}.zip")),
+                    failure = replace(
+                        failure,
+                        screenshot=await self._screenshot(page, name) if page else None,
+                        trace=await self._stop_tracing(
+                            context, requested or self._artifact(f"{name}.zip")
+                        ),
                     )
                 else:
-                    await self._stop_tracing(context, None)
+                    await self._stop_tracing(context, requested)
                 await self._save_state(context, profile.name)
             return failure
         finally:

@@ -64,6 +64,7 @@ class RunFailed:
     screenshot: Path | None
     final: bool
     trace: Path | None = None
+    session_expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

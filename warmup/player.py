@@ -1,8 +1,9 @@
 """Play a parsed scenario on a Playwright page: a plain interpreter, one function per action.
 
 Every failure becomes :class:`StepFailed` with the step's path and label and a
-one-line reason. ``asyncio.CancelledError`` always propagates untouched, so a
-cancelled run stops at once, whatever step it was in.
+one-line reason; a failed ``logged_in`` check becomes :class:`SessionExpired`.
+``asyncio.CancelledError`` always propagates untouched, so a cancelled run stops
+at once, whatever step it was in.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from warmup.scenario import (
     ClickStep,
     ExpectStep,
     GotoStep,
+    LoggedInCheck,
     PressStep,
     RepeatStep,
     Scenario,
@@ -52,6 +54,16 @@ class StepFailed(Exception):
         super().__init__(f"{path} ({label}): {reason}")
 
 
+class SessionExpired(StepFailed):
+    """The scenario's ``logged_in`` check failed: the profile's saved session is no longer
+    valid. Playing again would fail the same way; only a fresh storage state helps.
+
+    ``path`` is ``logged_in``; ``reason`` starts with "session expired: ". A failure that
+    says nothing about the session (a malformed selector, a closed page) is a plain
+    :class:`StepFailed` instead, so that it is retried like any other.
+    """
+
+
 @dataclass
 class _Run:
     """What every action needs while one scenario plays."""
@@ -62,6 +74,8 @@ class _Run:
     on_step: Callable[[Step], None] | None
     default_timeout: float
     typing_delay_ms: float
+    logged_in: LoggedInCheck | None = None
+    """The check still to do; None once done (or when the scenario has none)."""
     executed: int = 0
 
     def text(self, template: str) -> str:
@@ -83,6 +97,12 @@ async def play(
     ``variables`` (the profile's vars and ``profile``) override the scenario's
     own ``vars``. A repeat counts as a step, and so does each step inside it
     each time it runs; steps skipped by probability do not count.
+
+    The scenario's ``logged_in`` check, if any, runs once, right after the first goto
+    step that completes: that is the first moment a page of the site is loaded, so the
+    earliest the session can be seen, and before any step acts on a page that may be a
+    login form. A run in which no goto completes never checks. Raises SessionExpired
+    when the check fails.
     """
     run = _Run(
         page=page,
@@ -91,6 +111,7 @@ async def play(
         on_step=on_step,
         default_timeout=default_timeout,
         typing_delay_ms=typing_delay_ms,
+        logged_in=scenario.logged_in,
     )
     await _play_steps(run, scenario.steps)
     return run.executed
@@ -111,7 +132,8 @@ async def _play_step(run: _Run, step: Step) -> None:
     try:
         await _execute(run, step)
     except StepFailed as failure:
-        if not step.optional:
+        # An expired session ends the run even inside an optional repeat.
+        if not step.optional or isinstance(failure, SessionExpired):
             raise
         logger.warning(
             "optional step %s (%s) failed, going on: %s",
@@ -119,6 +141,10 @@ async def _play_step(run: _Run, step: Step) -> None:
             failure.label,
             failure.reason,
         )
+        return
+    if isinstance(step, GotoStep) and run.logged_in is not None:
+        check, run.logged_in = run.logged_in, None
+        await _check_logged_in(run, check)
 
 
 def _limit(run: _Run, step: Step) -> float | None:
@@ -155,6 +181,36 @@ async def _execute(run: _Run, step: Step) -> None:
         raise StepFailed(step.path, step.label, reason) from None
     except PlaywrightError as exc:
         raise StepFailed(step.path, step.label, _playwright_reason(exc)) from None
+
+
+async def _check_logged_in(run: _Run, check: LoggedInCheck) -> None:
+    """SessionExpired unless the page shows the session within the check's timeout.
+
+    Only a time-out means "not logged in"; any other error (a malformed selector, a
+    closed page) is a plain StepFailed, like a step's.
+    """
+    page = run.page
+    try:
+        async with asyncio.timeout(check.timeout):
+            if check.url is not None:
+                part = run.text(check.url)
+                await page.wait_for_url(
+                    lambda url: part in url, wait_until="commit", timeout=check.timeout * 1000
+                )
+            else:
+                locator = page.locator(run.text(check.selector or "")).first
+                await locator.wait_for(state="visible", timeout=check.timeout * 1000)
+    except UnknownVariable as exc:
+        raise StepFailed(check.path, check.label, str(exc)) from None
+    except (TimeoutError, PlaywrightTimeoutError):
+        within = f"within {_seconds(check.timeout)}"
+        if check.url is not None:
+            missing = f"the URL did not contain {run.text(check.url)!r} {within}"
+        else:
+            missing = f"{run.text(check.selector or '')!r} was not visible {within}"
+        raise SessionExpired(check.path, check.label, f"session expired: {missing}") from None
+    except PlaywrightError as exc:
+        raise StepFailed(check.path, check.label, _playwright_reason(exc)) from None
 
 
 def _seconds(value: float) -> str:

@@ -30,6 +30,9 @@ MAX_REPEAT = 1000
 MAX_WAIT_SECONDS = 3600
 MAX_TIMEOUT_SECONDS = 3600
 MAX_SCROLL_PIXELS = 100_000
+LOGGED_IN_KEY = "logged_in"
+LOGGED_IN_KINDS = ("selector", "url")
+LOGGED_IN_TIMEOUT_SECONDS = 10.0
 SCENARIO_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _DASH = "\u2013"  # en dash: "wait 2<dash>5 s"
@@ -232,18 +235,49 @@ Step = GotoStep | WaitStep | ScrollStep | ClickStep | TypeStep | PressStep | Exp
 
 
 @dataclass(frozen=True)
+class LoggedInCheck:
+    """The scenario's ``logged_in`` check: how a page of the site shows a live session.
+
+    Exactly one of ``selector`` (must become visible) and ``url`` (the page's URL must
+    contain it), both within ``timeout`` seconds. The player runs it once, right after
+    the run's first goto step completes; failing it means the session has expired.
+    """
+
+    selector: str | None = None
+    url: str | None = None
+    timeout: float = LOGGED_IN_TIMEOUT_SECONDS
+    path: str = LOGGED_IN_KEY
+
+    def __post_init__(self) -> None:
+        if (self.selector is None) == (self.url is None):
+            raise ValueError("LoggedInCheck takes exactly one of selector, url")
+
+    @property
+    def label(self) -> str:
+        if self.selector is not None:
+            return f"expect {_short(self.selector)}"
+        return f"expect url {_short(self.url or '')!r}"
+
+    def templates(self) -> tuple[str, ...]:
+        return tuple(value for value in (self.selector, self.url) if value is not None)
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
     vars: Mapping[str, str]
     steps: tuple[Step, ...]
+    logged_in: LoggedInCheck | None = None
 
     def variables_used(self) -> set[str]:
-        """Every ``{var}`` name used by any step, nested ones included."""
+        """Every ``{var}`` name used by any step, nested ones included, and by ``logged_in``."""
         names: set[str] = set()
-        for step in iter_steps(self.steps):
-            for template in step.templates():
-                names.update(template_variables(template))
+        templates = [template for step in iter_steps(self.steps) for template in step.templates()]
+        if self.logged_in is not None:
+            templates.extend(self.logged_in.templates())
+        for template in templates:
+            names.update(template_variables(template))
         return names
 
 
@@ -426,7 +460,8 @@ class _Parser:
         if not isinstance(data, dict):
             self.fail(None, f"expected a mapping with 'steps' at the top, got {_kind(data)}", data)
         for key in data:
-            if key not in TOP_LEVEL_KEYS:
+            # logged_in is optional and left out of the listed keys, which name the usual ones.
+            if key not in TOP_LEVEL_KEYS and key != LOGGED_IN_KEY:
                 self.fail(
                     None,
                     f"unknown top-level key {key!r}; expected {_key_list(list(TOP_LEVEL_KEYS))}",
@@ -443,7 +478,10 @@ class _Parser:
         if "steps" not in data:
             self.fail(None, "missing 'steps' (a non-empty list of steps)", data)
         steps = self.steps(data["steps"], "steps", data, depth=0)
-        return Scenario(name, description, MappingProxyType(variables), steps)
+        logged_in = None
+        if LOGGED_IN_KEY in data:
+            logged_in = self.logged_in(data[LOGGED_IN_KEY], data, steps)
+        return Scenario(name, description, MappingProxyType(variables), steps, logged_in)
 
     def name(self, data: dict[Any, Any], default_name: str) -> str:
         if "name" not in data:
@@ -489,6 +527,39 @@ class _Parser:
             else:
                 self.fail(path, f"expected a string or a number, got {_kind(value)}", raw, key)
         return variables
+
+    def logged_in(
+        self, value: object, data: dict[Any, Any], steps: tuple[Step, ...]
+    ) -> LoggedInCheck:
+        """``{selector: …}`` or ``{url: …}``, with an optional ``timeout``."""
+        path = LOGGED_IN_KEY
+        if not isinstance(value, dict):
+            self.fail(
+                path,
+                f"expected {{selector: …}} or {{url: …}}, got {_kind(value)}",
+                data,
+                LOGGED_IN_KEY,
+            )
+        allowed = (*LOGGED_IN_KINDS, "timeout")
+        for key in value:
+            if key not in allowed:
+                self.fail(
+                    path, f"unknown key {key!r}; expected {_key_list(list(allowed))}", value, key
+                )
+        kinds = [key for key in value if key in LOGGED_IN_KINDS]
+        if len(kinds) != 1:
+            self.fail(path, "give exactly one of selector, url", data, LOGGED_IN_KEY)
+        (kind,) = kinds
+        checked = self.text(value[kind], path, kind, value)
+        timeout = self.modifiers(value, path).get("timeout", LOGGED_IN_TIMEOUT_SECONDS)
+        if not any(isinstance(step, GotoStep) for step in iter_steps(steps)):
+            self.fail(
+                path,
+                "the check runs after the first goto step, and this scenario has none",
+                data,
+                LOGGED_IN_KEY,
+            )
+        return LoggedInCheck(**{kind: checked}, timeout=timeout)
 
     # ---- steps
 

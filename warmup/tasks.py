@@ -6,8 +6,17 @@ from collections.abc import Sequence
 
 from tortoise.transactions import in_transaction
 
-from models import ACTIVE_TASK_STATUSES, Profile, RunStatus, TaskStatus, WarmupRun, WarmupTask
+from models import (
+    ACTIVE_TASK_STATUSES,
+    Profile,
+    RunStatus,
+    Schedule,
+    TaskStatus,
+    WarmupRun,
+    WarmupTask,
+)
 from warmup.catalog import Catalog
+from warmup.checks import missing_variables
 from warmup.engine import Engine, utcnow
 from warmup.scenario import Scenario
 from warmup.targets import resolve_target
@@ -39,15 +48,9 @@ class TaskService:
 
     def _check_variables(self, scenario: Scenario, names: Sequence[str]) -> None:
         """Refuse before anything runs when a profile lacks a value the scenario uses."""
-        for name in names:
-            known = {*scenario.vars, *self._catalog.profiles[name].vars, "profile"}
-            missing = sorted(scenario.variables_used() - known)
-            if missing:
-                braces = ", ".join(f"{{{variable}}}" for variable in missing)
-                raise TaskError(
-                    f"scenario '{scenario.name}' uses {braces}, which profile '{name}' "
-                    "does not define: add it to the profile's or the scenario's vars"
-                )
+        problems = missing_variables(scenario, [self._catalog.profiles[name] for name in names])
+        if problems:
+            raise TaskError(problems[0])
 
     async def restart(
         self, task: WarmupTask, *, only_failed: bool, user_id: int | None
@@ -138,3 +141,35 @@ class TaskService:
             )
         self._engine.submit(task.id, scenario)
         return task
+
+    def check(self, target: str, scenario: str | None) -> Scenario:
+        """Refuse what `start` would refuse, without starting anything (for /schedule)."""
+        chosen = self._catalog.scenario(scenario)
+        self._check_variables(chosen, resolve_target(target, self._catalog.profiles))
+        return chosen
+
+    async def start_scheduled(self, schedule: Schedule) -> WarmupTask | None:
+        """One occurrence of a schedule, as a task of the schedule's chat.
+
+        A schedule never starts a profile that is already running: profiles with a queued
+        or running run in any task are left out of this occurrence. None when none is left.
+        """
+        scenario = self._catalog.scenario(schedule.scenario)
+        names = resolve_target(schedule.target, self._catalog.profiles)
+        busy = set(
+            await WarmupRun.filter(
+                profile__name__in=names, status__in=[RunStatus.queued, RunStatus.running]
+            ).values_list("profile__name", flat=True)
+        )
+        free = [name for name in names if name not in busy]
+        if not free:
+            return None
+        return await self._create(
+            schedule.chat_id,
+            schedule.user_id,
+            schedule.target,
+            scenario,
+            free,
+            schedule.language,
+            schedule_id=schedule.id,
+        )
