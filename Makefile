@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint format clean
+.PHONY: run test install lint format clean translations
 
 run: install
 	$(BIN)/python -m bot
@@ -11,6 +11,7 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PROFILES_FILE=profiles.example.yaml SCENARIOS_DIR=scenarios $(BIN)/python -m bot check
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.browser
@@ -37,3 +38,9 @@ format: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# After marking new texts with _(): refresh the catalogs, translate locales/ru, then run again.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _ --no-location --omit-header -o locales/messages.pot .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching
+	$(BIN)/pybabel compile -d locales -D messages

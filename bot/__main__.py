@@ -1,18 +1,65 @@
-"""`python -m bot`: run the bot until SIGINT or SIGTERM."""
+"""`python -m bot`: run the bot until SIGINT or SIGTERM; `check` and `try` for operators."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-from bot.app import Application
+from bot.check import run_check
 from bot.logs import configure_logging
 from bot.settings import SettingsError, load_settings
+from bot.trial import run_try
 from warmup.browser import BrowserNotFound
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "check":
+        return run_check()
+    if arguments.command == "try":
+        return run_try(
+            arguments.scenario, arguments.profile, headed=arguments.headed, trace=arguments.trace
+        )
+    return run_bot()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Without a command: run the Telegram bot."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands.add_parser(
+        "check",
+        help="check the settings, the profiles file and every scenario, then exit",
+        description="Check the settings, the profiles file and every scenario; print every "
+        "problem. Exit code 1 when there is any. BOT_TOKEN is not needed.",
+    )
+    play = commands.add_parser(
+        "try",
+        help="play one scenario for one profile here, without Telegram",
+        description="Play one scenario for one profile in a local browser, without Telegram. "
+        "The scenario comes from SCENARIOS_DIR, else from examples/. The demo site is served "
+        "on 127.0.0.1 meanwhile, as {demo_site}: try `python -m bot try demo --profile demo`.",
+    )
+    play.add_argument("scenario", help="a scenario name (its file name without .yaml)")
+    play.add_argument(
+        "--profile",
+        required=True,
+        metavar="NAME",
+        help="a profile of PROFILES_FILE; another name plays an ad-hoc profile with no vars",
+    )
+    play.add_argument("--headed", action="store_true", help="show the browser (HEADLESS=false)")
+    play.add_argument(
+        "--trace", type=Path, metavar="PATH", help="write a Playwright trace of the run to PATH"
+    )
+    return parser
+
+
+def run_bot() -> int:
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -29,6 +76,8 @@ def main() -> int:
     # creates the file (SQLite's journal files included).
     os.umask(0o077)
     configure_logging(settings.log_level)
+    from bot.app import Application  # aiogram and the handlers: only the bot needs them
+
     try:
         asyncio.run(Application(settings).run())
     except BrowserNotFound as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from aiogram import Bot, Dispatcher, html
@@ -15,10 +16,12 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.utils.i18n import I18n
 from tortoise.context import TortoiseContext
 
 from bot.auth import AdminOnly
 from bot.delivery import Undelivered, deliver
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, LanguageMiddleware, create_i18n, install
 from bot.progress import ProgressReporter
 from bot.runtime import open_engine, open_storage
 from bot.settings import Settings
@@ -31,6 +34,7 @@ from warmup.browser import BrowserPool
 from warmup.catalog import Catalog, ScenarioChoiceError
 from warmup.engine import Engine
 from warmup.events import EventBus
+from warmup.i18n import _
 from warmup.scheduler import Scheduler
 from warmup.tasks import TaskError, TaskService
 
@@ -51,11 +55,36 @@ def create_bot(settings: Settings) -> Bot:
     )
 
 
-def create_dispatcher(settings: Settings, **services: object) -> Dispatcher:
+def create_dispatcher(settings: Settings, i18n: I18n, **services: object) -> Dispatcher:
     dispatcher = Dispatcher(settings=settings, **services)
+    dispatcher.update.outer_middleware(LanguageMiddleware(i18n))
     dispatcher.update.outer_middleware(AdminOnly(settings.admin_ids))
     dispatcher.include_routers(*get_routers())
     return dispatcher
+
+
+def worded(i18n: I18n, language: str, text: Callable[[], str]) -> str:
+    with i18n.use_locale(language):
+        return text()
+
+
+async def register_commands(bot: Bot, i18n: I18n) -> None:
+    """The command menu in every language; English is also the default for the others."""
+    for language in LANGUAGES:
+        with i18n.use_locale(language):
+            commands = bot_commands()
+        code = None if language == DEFAULT_LANGUAGE else language
+        try:
+            await deliver(
+                lambda commands=commands, code=code: bot.set_my_commands(
+                    commands, language_code=code
+                ),
+                what=f"command list ({language})",
+                patience=10,
+            )
+        except Undelivered:
+            logger.warning("Telegram unreachable: the command list was not registered")
+            return
 
 
 class Application:
@@ -70,6 +99,8 @@ class Application:
 
     async def run(self) -> None:
         settings = self.settings
+        i18n = create_i18n()
+        install(i18n)
         async with AsyncExitStack() as stack:
             self.database = await open_storage(settings, stack)
             catalog = Catalog(settings.profiles_file, settings.scenarios_dir)
@@ -90,6 +121,7 @@ class Application:
             reporter = ProgressReporter(
                 bot,
                 self.engine.current_steps,
+                i18n,
                 interval=settings.progress_interval,
                 alert_chat_id=settings.alert_chat_id,
             )
@@ -103,26 +135,23 @@ class Application:
                 tasks,
                 on_started=lambda task: reporter.open_message(task.id, task.chat_id),
                 on_error=lambda schedule, reason: reporter.notify(
-                    schedule.chat_id, schedule_error_text(schedule, reason)
+                    schedule.chat_id,
+                    worded(i18n, schedule.language, lambda: schedule_error_text(schedule, reason)),
                 ),
             )
             scheduler.start()
             stack.push_async_callback(scheduler.close)
             self.dispatcher = create_dispatcher(
                 settings,
+                i18n,
                 catalog=catalog,
                 engine=self.engine,
                 tasks=tasks,
                 reporter=reporter,
                 scheduler=scheduler,
             )
-            try:
-                await deliver(
-                    lambda: bot.set_my_commands(bot_commands()), what="command list", patience=10
-                )
-            except Undelivered:
-                logger.warning("Telegram unreachable: the command list was not registered")
-            await self._after_restart(tasks, reporter)
+            await register_commands(bot, i18n)
+            await self._after_restart(tasks, reporter, i18n)
             self.dispatcher.startup.register(self._on_startup)
             await self.dispatcher.start_polling(
                 bot, handle_signals=self._handle_signals, close_bot_session=False
@@ -138,7 +167,9 @@ class Application:
         if self.dispatcher is not None:
             await self.dispatcher.stop_polling()
 
-    async def _after_restart(self, tasks: TaskService, reporter: ProgressReporter) -> None:
+    async def _after_restart(
+        self, tasks: TaskService, reporter: ProgressReporter, i18n: I18n
+    ) -> None:
         """Tell the chats about tasks a crash left running; with AUTO_RESUME, resume them all."""
         crashed = await tasks.mark_interrupted()
         for task in crashed:
@@ -147,27 +178,38 @@ class Application:
         if not self.settings.auto_resume:
             for task in crashed:
                 logger.info("task %d was interrupted by a stop of the bot", task.id)
-                reporter.notify(
-                    task.chat_id,
-                    f"⏸ Warmup #{task.id} was interrupted when the bot stopped. "
-                    "Resume plays the profiles that had not finished.",
-                    resume_keyboard(task.id),
-                )
+                with i18n.use_locale(task.language):
+                    reporter.notify(
+                        task.chat_id,
+                        "⏸ "
+                        + _(
+                            "Warmup #{task_id} was interrupted when the bot stopped. "
+                            "Resume plays the profiles that had not finished."
+                        ).format(task_id=task.id),
+                        resume_keyboard(task.id),
+                    )
             return
         for task in await WarmupTask.filter(status=TaskStatus.interrupted).order_by("id"):
             try:
                 await tasks.resume(task)
             except (TaskError, ScenarioChoiceError) as error:
-                reporter.notify(
-                    task.chat_id,
-                    f"⏸ Warmup #{task.id} was interrupted and could not be resumed: "
-                    f"{html.quote(str(error))}",
-                )
+                with i18n.use_locale(task.language):
+                    reporter.notify(
+                        task.chat_id,
+                        "⏸ "
+                        + _(
+                            "Warmup #{task_id} was interrupted and could not be resumed: {error}"
+                        ).format(task_id=task.id, error=html.quote(str(error))),
+                    )
                 continue
             logger.info("task %d resumed (AUTO_RESUME)", task.id)
-            reporter.notify(
-                task.chat_id,
-                f"▶️ Warmup #{task.id} was interrupted when the bot stopped; "
-                "resuming it (AUTO_RESUME).",
-            )
+            with i18n.use_locale(task.language):
+                reporter.notify(
+                    task.chat_id,
+                    "▶️ "
+                    + _(
+                        "Warmup #{task_id} was interrupted when the bot stopped; "
+                        "resuming it (AUTO_RESUME)."
+                    ).format(task_id=task.id),
+                )
             reporter.open_message(task.id, task.chat_id)

@@ -9,9 +9,13 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 
+from warmup.i18n import _
+
 logger = logging.getLogger(__name__)
 
-REFUSAL = "Sorry, this bot is private: ask its owner to add your Telegram id to ADMIN_IDS."
+
+def refusal() -> str:
+    return _("Sorry, this bot is private: ask its owner to add your Telegram id to ADMIN_IDS.")
 
 
 class AdminOnly(BaseMiddleware):
@@ -35,10 +39,10 @@ class AdminOnly(BaseMiddleware):
         user_id = user.id if user else None
         if update.message is not None:
             logger.warning("refused user %s: %s", user_id, _command_of(update.message.text))
-            await update.message.answer(REFUSAL)
+            await update.message.answer(refusal())
         elif update.callback_query is not None:
             logger.warning("refused user %s: button", user_id)
-            await update.callback_query.answer(REFUSAL, show_alert=True)
+            await update.callback_query.answer(refusal(), show_alert=True)
         else:
             logger.warning("refused user %s: %s update", user_id, update.event_type)
 

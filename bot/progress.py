@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aiogram import Bot
 from aiogram.types import FSInputFile, InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
 
 from bot.delivery import Undelivered, deliver
 from bot.render import render_failure, render_progress
@@ -41,12 +42,12 @@ NOTIFICATION_PATIENCE = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
+    """A message for one chat, already worded in that chat's language."""
+
+    chat_id: int
     text: str
     keyboard: InlineKeyboardMarkup | None = None
     photo: Path | None = None
-    chat_id: int | None = None
-    """None: the chat of `task_id`, and ALERT_CHAT_ID."""
-    task_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -64,11 +65,13 @@ class ProgressReporter:
         self,
         bot: Bot,
         live_steps: Mapping[int, str],
+        i18n: I18n,
         *,
         interval: float,
         alert_chat_id: int | None,
     ) -> None:
         self._bot = bot
+        self._i18n = i18n
         self._live_steps = live_steps
         self._interval = interval
         self._alert_chat_id = alert_chat_id
@@ -76,7 +79,7 @@ class ProgressReporter:
         """task id → its progress message."""
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
-        self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Outgoing | RunFailed] = asyncio.Queue()
         self._loops: list[asyncio.Task[None]] = []
 
     def __call__(self, event: Event) -> None:
@@ -91,20 +94,7 @@ class ProgressReporter:
         self._wake.set()
 
     def _failure_notifications(self, failure: RunFailed) -> None:
-        self._outbox.put_nowait(
-            Outgoing(
-                text=render_failure(
-                    failure.task_id,
-                    failure.profile,
-                    failure.step,
-                    failure.error,
-                    session_expired=failure.session_expired,
-                ),
-                keyboard=failure_keyboard(failure.run_id, with_trace=failure.trace is not None),
-                photo=failure.screenshot,
-                task_id=failure.task_id,
-            )
-        )
+        self._outbox.put_nowait(failure)
 
     def open_message(self, task_id: int, chat_id: int) -> None:
         """Give the task a new progress message in this chat, sent at once and kept current.
@@ -126,7 +116,7 @@ class ProgressReporter:
 
     def notify(self, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
         """Queue a message that must reach the chat even through an outage of Telegram."""
-        self._outbox.put_nowait(Outgoing(text, keyboard, chat_id=chat_id))
+        self._outbox.put_nowait(Outgoing(chat_id, text, keyboard))
 
     def start(self) -> None:
         self._loops = [
@@ -187,8 +177,9 @@ class ProgressReporter:
         if view is None:
             self._messages.pop(task_id, None)
             return
-        text = render_progress(view, datetime.now(UTC))
-        keyboard = progress_keyboard(view)
+        with self._i18n.use_locale(view.language):
+            text = render_progress(view, datetime.now(UTC))
+            keyboard = progress_keyboard(view)
         if message.message_id is None:
             sent = await deliver(
                 lambda: self._bot.send_message(message.chat_id, text, reply_markup=keyboard),
@@ -217,10 +208,10 @@ class ProgressReporter:
 
     async def _outbox_loop(self) -> None:
         while True:
-            outgoing = await self._outbox.get()
+            queued = await self._outbox.get()
             try:
-                for chat_id in await self._recipients(outgoing):
-                    await self._send(outgoing, chat_id)
+                for outgoing in await self._worded(queued):
+                    await self._send(outgoing)
             except Undelivered as error:
                 logger.error("notification lost after %.0f s: %s", NOTIFICATION_PATIENCE, error)
             except Exception:
@@ -228,18 +219,29 @@ class ProgressReporter:
             finally:
                 self._outbox.task_done()
 
-    async def _recipients(self, outgoing: Outgoing) -> list[int]:
-        if outgoing.chat_id is not None:
-            return [outgoing.chat_id]
-        task = await WarmupTask.get_or_none(id=outgoing.task_id)
+    async def _worded(self, queued: Outgoing | RunFailed) -> list[Outgoing]:
+        """A failure goes to the task's chat and ALERT_CHAT_ID, in the task's language."""
+        if isinstance(queued, Outgoing):
+            return [queued]
+        task = await WarmupTask.get_or_none(id=queued.task_id)
         if task is None:
             return []
         chats = [task.chat_id]
         if self._alert_chat_id is not None and self._alert_chat_id != task.chat_id:
             chats.append(self._alert_chat_id)
-        return chats
+        with self._i18n.use_locale(task.language):
+            text = render_failure(
+                queued.task_id,
+                queued.profile,
+                queued.step,
+                queued.error,
+                session_expired=queued.session_expired,
+            )
+            keyboard = failure_keyboard(queued.run_id, with_trace=queued.trace is not None)
+        return [Outgoing(chat_id, text, keyboard, queued.screenshot) for chat_id in chats]
 
-    async def _send(self, outgoing: Outgoing, chat_id: int) -> None:
+    async def _send(self, outgoing: Outgoing) -> None:
+        chat_id = outgoing.chat_id
         photo = _existing(outgoing.photo)
         what = f"notification to {chat_id}"
         if photo is not None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from aiogram import html
 
 from models import RunStatus, TaskStatus
+from warmup.i18n import _
 from warmup.views import RunView, TaskView
 
 MAX_PROFILE_LINES = 20
@@ -23,14 +24,35 @@ RUN_ICONS = {
     RunStatus.cancelled: "⏹",
     RunStatus.interrupted: "⏸",
 }
-TASK_HEADLINES = {
-    TaskStatus.pending: "Queued",
-    TaskStatus.running: "Running",
-    TaskStatus.completed: "Completed",
-    TaskStatus.failed: "Failed",
-    TaskStatus.cancelled: "Cancelled",
-    TaskStatus.interrupted: "Interrupted",
-}
+
+
+def task_headline(status: TaskStatus) -> str:
+    headlines = {
+        TaskStatus.pending: _("Queued"),
+        TaskStatus.running: _("Running"),
+        TaskStatus.completed: _("Completed"),
+        TaskStatus.failed: _("Failed"),
+        TaskStatus.cancelled: _("Cancelled"),
+        TaskStatus.interrupted: _("Interrupted"),
+    }
+    return headlines[status]
+
+
+def run_status_word(status: RunStatus) -> str:
+    words = {
+        RunStatus.queued: _("queued"),
+        RunStatus.running: _("running"),
+        RunStatus.succeeded: _("succeeded"),
+        RunStatus.failed: _("failed"),
+        RunStatus.cancelled: _("cancelled"),
+        RunStatus.interrupted: _("interrupted"),
+    }
+    return words[status]
+
+
+def title_line(view: TaskView) -> str:
+    title = _("<b>Warmup #{task_id}</b>").format(task_id=view.task_id)
+    return f"{title} · {html.quote(view.scenario)} · {html.quote(view.target)}"
 
 
 def format_duration(delta: timedelta) -> str:
@@ -60,8 +82,8 @@ def render_progress(view: TaskView, now: datetime) -> str:
     total = len(view.runs)
     done = total - counts[RunStatus.queued] - counts[RunStatus.running]
     lines = [
-        f"<b>Warmup #{view.task_id}</b> · {html.quote(view.scenario)} · {html.quote(view.target)}",
-        f"{TASK_HEADLINES[view.status]} · {format_duration(elapsed(view, now))}",
+        title_line(view),
+        f"{task_headline(view.status)} · {format_duration(elapsed(view, now))}",
         f"{progress_bar(done, total)} {done}/{total}",
         summary_line(view),
     ]
@@ -74,14 +96,14 @@ def render_progress(view: TaskView, now: datetime) -> str:
 def summary_line(view: TaskView) -> str:
     counts = view.counts
     parts = [
-        f"✅ done {counts[RunStatus.succeeded]}",
-        f"❌ failed {counts[RunStatus.failed]}",
-        f"▶️ running {counts[RunStatus.running]}",
-        f"⏳ queued {counts[RunStatus.queued]}",
+        "✅ " + _("done {count}").format(count=counts[RunStatus.succeeded]),
+        "❌ " + _("failed {count}").format(count=counts[RunStatus.failed]),
+        "▶️ " + _("running {count}").format(count=counts[RunStatus.running]),
+        "⏳ " + _("queued {count}").format(count=counts[RunStatus.queued]),
     ]
     for status in (RunStatus.cancelled, RunStatus.interrupted):
         if counts[status]:
-            parts.append(f"{RUN_ICONS[status]} {status.value} {counts[status]}")
+            parts.append(f"{RUN_ICONS[status]} {run_status_word(status)} {counts[status]}")
     return " · ".join(parts)
 
 
@@ -89,7 +111,7 @@ def profile_line(run: RunView) -> str:
     line = f"{RUN_ICONS[run.status]} {html.quote(run.profile)}"
     if run.status == RunStatus.running:
         if run.attempts > 1:
-            line += f" (attempt {run.attempts})"
+            line += " " + _("(attempt {attempt})").format(attempt=run.attempts)
         if run.step:
             line += f" — {html.quote(shorten(run.step, ERROR_PREVIEW))}"
     elif run.status == RunStatus.failed and run.error:
@@ -99,8 +121,8 @@ def profile_line(run: RunView) -> str:
 
 def render_details(view: TaskView, now: datetime) -> str:
     lines = [
-        f"<b>Warmup #{view.task_id}</b> · {html.quote(view.scenario)} · {html.quote(view.target)}",
-        f"{TASK_HEADLINES[view.status]} · {format_duration(elapsed(view, now))}",
+        title_line(view),
+        f"{task_headline(view.status)} · {format_duration(elapsed(view, now))}",
         summary_line(view),
         "",
     ]
@@ -108,15 +130,18 @@ def render_details(view: TaskView, now: datetime) -> str:
         duration = ""
         if run.started_at:
             duration = f", {format_duration((run.finished_at or now) - run.started_at)}"
+        attempts = _("attempts {count}").format(count=run.attempts)
         lines.append(
-            f"{RUN_ICONS[run.status]} <b>{html.quote(run.profile)}</b>: {run.status.value}"
-            f", attempts {run.attempts}{duration}"
+            f"{RUN_ICONS[run.status]} <b>{html.quote(run.profile)}</b>: "
+            f"{run_status_word(run.status)}, {attempts}{duration}"
         )
         if run.status == RunStatus.failed:
             if run.failed_step:
-                lines.append(f"   step: {html.quote(shorten(run.failed_step, 200))}")
+                step = html.quote(shorten(run.failed_step, 200))
+                lines.append("   " + _("step: {step}").format(step=step))
             if run.error:
-                lines.append(f"   error: {html.quote(shorten(run.error, 300))}")
+                error = html.quote(shorten(run.error, 300))
+                lines.append("   " + _("error: {error}").format(error=error))
     return fit(lines, MESSAGE_LIMIT)
 
 
@@ -132,14 +157,21 @@ def fit(lines: list[str], limit: int) -> str:
 def render_failure(
     task_id: int, profile: str, step: str | None, error: str, *, session_expired: bool = False
 ) -> str:
+    where = html.quote(shorten(step, 300)) if step else _("before the first step")
     lines = [
-        f"❌ <b>Warmup #{task_id}</b> · profile <b>{html.quote(profile)}</b> failed",
-        f"Step: {html.quote(shorten(step, 300)) if step else 'before the first step'}",
-        f"Error: {html.quote(shorten(error, 600))}",
+        "❌ "
+        + _("<b>Warmup #{task_id}</b> · profile <b>{profile}</b> failed").format(
+            task_id=task_id, profile=html.quote(profile)
+        ),
+        _("Step: {step}").format(step=where),
+        _("Error: {error}").format(error=html.quote(shorten(error, 600))),
     ]
     if session_expired:
         lines.append(
-            f"🔑 The session expired: send the profile's storage-state file as a document "
-            f"with the caption <code>/import {html.quote(profile)}</code>."
+            "🔑 "
+            + _(
+                "The session expired: send the profile's storage-state file as a document "
+                "with the caption <code>/import {profile}</code>."
+            ).format(profile=html.quote(profile))
         )
     return "\n".join(lines)

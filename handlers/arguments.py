@@ -5,15 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from warmup.i18n import _
 from warmup.scenario import SCENARIO_NAME
 from warmup.targets import shown
 
-WARMUP_USAGE = (
-    "Usage: /warmup &lt;target&gt; [scenario]\n"
-    "target: <code>all</code>, a profile name, names separated by commas, or "
-    "<code>tag:&lt;tag&gt;</code>\n"
-    "Example: <code>/warmup all browse</code>"
-)
+
+def warmup_usage() -> str:
+    return _(
+        "Usage: /warmup &lt;target&gt; [scenario]\n"
+        "target: <code>all</code>, a profile name, names separated by commas, or "
+        "<code>tag:&lt;tag&gt;</code>\n"
+        "Example: <code>/warmup all browse</code>"
+    )
+
 
 MAX_ID = 2**31 - 1
 """Task and run ids are 32-bit integer columns: a larger number names nothing, and some
@@ -37,21 +41,20 @@ def parse_warmup_args(text: str | None) -> WarmupArgs:
     normalized = re.sub(r"\s*,\s*", ",", (text or "").strip())
     words = normalized.split()
     if not words:
-        raise ArgumentError("name the profiles to warm up")
+        raise ArgumentError(_("name the profiles to warm up"))
     if len(words) > 2:
         raise ArgumentError(
-            f"too many words: {shown(' '.join(words))}; "
-            "give a target and at most one scenario, and no spaces inside the target"
+            _(
+                "too many words: {words}; "
+                "give a target and at most one scenario, and no spaces inside the target"
+            ).format(words=shown(" ".join(words)))
         )
     target = words[0].strip(",")
     if not target:
-        raise ArgumentError("name the profiles to warm up")
+        raise ArgumentError(_("name the profiles to warm up"))
     scenario = words[1] if len(words) == 2 else None
     if scenario is not None and not SCENARIO_NAME.fullmatch(scenario):
-        raise ArgumentError(
-            f"unknown scenario '{shown(scenario)}': scenario names are letters, digits, "
-            "_ and - (at most 64); /scenarios lists them"
-        )
+        raise ArgumentError(unknown_scenario(scenario))
     return WarmupArgs(target=target, scenario=scenario)
 
 
@@ -59,24 +62,37 @@ def parse_task_id(text: str | None) -> int:
     """`12` or `#12`."""
     value = (text or "").strip().removeprefix("#")
     if not _TASK_ID.fullmatch(value):
-        raise ArgumentError("give a task number, like 12 or #12")
+        raise ArgumentError(_("give a task number, like 12 or #12"))
     number = int(value)
     if number > MAX_ID:
-        raise ArgumentError("no task has a number that large; give a task number, like 12 or #12")
+        raise ArgumentError(
+            _("no task has a number that large; give a task number, like 12 or #12")
+        )
     return number
 
 
-IMPORT_USAGE = (
-    "Usage: send the profile's Playwright storage-state JSON file as a document, with the "
-    "caption <code>/import &lt;profile&gt;</code>"
-)
+def unknown_scenario(scenario: str) -> str:
+    """The refusal of a scenario name that cannot name a scenario file."""
+    return _(
+        "unknown scenario '{scenario}': scenario names are letters, digits, "
+        "_ and - (at most 64); /scenarios lists them"
+    ).format(scenario=shown(scenario))
+
+
+def import_usage() -> str:
+    return _(
+        "Usage: send the profile's Playwright storage-state JSON file as a document, with the "
+        "caption <code>/import &lt;profile&gt;</code>"
+    )
 
 
 def parse_import_args(text: str | None) -> str:
     """The one profile name after `/import` (whether it exists is the handler's question)."""
     words = (text or "").split()
     if not words:
-        raise ArgumentError("name the profile the session is for")
+        raise ArgumentError(_("name the profile the session is for"))
     if len(words) > 1:
-        raise ArgumentError(f"too many words: {shown(' '.join(words))}; give one profile name")
+        raise ArgumentError(
+            _("too many words: {words}; give one profile name").format(words=shown(" ".join(words)))
+        )
     return words[0]

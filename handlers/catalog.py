@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiogram import Router, html
 from aiogram.filters import Command
 from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
 
-from bot.render import RUN_ICONS, fit, shorten
+from bot.render import RUN_ICONS, fit, run_status_word, shorten
 from models import Profile, WarmupRun
 from warmup.catalog import Catalog
 
@@ -16,20 +17,25 @@ MESSAGE_LIMIT = 4096
 async def show_profiles(message: Message, catalog: Catalog) -> None:
     if not catalog.profiles:
         await message.answer(
-            f"No profiles yet: describe them in {html.quote(str(catalog.profiles_file))} "
-            "and send /reload."
+            _("No profiles yet: describe them in {file} and send /reload.").format(
+                file=html.quote(str(catalog.profiles_file))
+            )
         )
         return
-    lines = [f"<b>Profiles</b> ({len(catalog.profiles)})"]
+    lines = [_("<b>Profiles</b> ({count})").format(count=len(catalog.profiles))]
     profiles = {p.name: p for p in await Profile.filter(name__in=list(catalog.profiles))}
     for name, config in catalog.profiles.items():
         tags = f" [{html.quote(', '.join(config.tags))}]" if config.tags else ""
         last = await WarmupRun.filter(profile_id=profiles[name].id).order_by("-id").first()
-        result = "never run"
+        result = _("never run")
         if last is not None:
-            result = f"{RUN_ICONS[last.status]} {last.status.value} in task #{last.task_id}"
+            result = f"{RUN_ICONS[last.status]} " + _("{status} in task #{task_id}").format(
+                status=run_status_word(last.status), task_id=last.task_id
+            )
         if profiles[name].session_expired:
-            result += f" · 🔑 session expired: /import {html.quote(name)}"
+            result += " · 🔑 " + _("session expired: /import {profile}").format(
+                profile=html.quote(name)
+            )
         lines.append(f"• <b>{html.quote(name)}</b>{tags} — {result}")
     await message.answer(fit(lines, MESSAGE_LIMIT))
 
@@ -37,9 +43,9 @@ async def show_profiles(message: Message, catalog: Catalog) -> None:
 async def show_scenarios(message: Message, catalog: Catalog) -> None:
     scenarios = catalog.scenarios
     if not scenarios.valid and not scenarios.invalid:
-        await message.answer("No scenarios yet: add .yaml files to the scenarios folder.")
+        await message.answer(_("No scenarios yet: add .yaml files to the scenarios folder."))
         return
-    lines = ["<b>Scenarios</b>"]
+    lines = [_("<b>Scenarios</b>")]
     for name, scenario in sorted(scenarios.valid.items()):
         about = (
             f" — {html.quote(shorten(scenario.description, 100))}" if scenario.description else ""
@@ -52,19 +58,18 @@ async def show_scenarios(message: Message, catalog: Catalog) -> None:
 
 async def reload_catalog(message: Message, catalog: Catalog) -> None:
     report = await catalog.reload()
-    lines = [
-        f"Reloaded: {report.profiles} profile(s), {report.scenarios} valid scenario(s)"
-        + (
-            f", {report.invalid_scenarios} invalid (see /scenarios)"
-            if report.invalid_scenarios
-            else ""
-        )
-        + "."
-    ]
+    summary = _("Reloaded: {profiles} profile(s), {scenarios} valid scenario(s)").format(
+        profiles=report.profiles, scenarios=report.scenarios
+    )
+    if report.invalid_scenarios:
+        summary += _(", {count} invalid (see /scenarios)").format(count=report.invalid_scenarios)
+    lines = [summary + "."]
     if report.profiles_error:
         lines.append(
-            f"⚠️ The profiles file was not loaded, the previous profiles stay: "
-            f"{html.quote(report.profiles_error)}"
+            "⚠️ "
+            + _("The profiles file was not loaded, the previous profiles stay: {error}").format(
+                error=html.quote(report.profiles_error)
+            )
         )
     await message.answer("\n".join(lines))
 

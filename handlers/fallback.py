@@ -7,21 +7,22 @@ import logging
 from aiogram import F, Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message
+from aiogram.utils.i18n import gettext as _
 
 logger = logging.getLogger(__name__)
 
 
 async def on_unknown_button(callback: CallbackQuery) -> None:
     """Forged or outdated payloads: answer, so the button stops spinning, and do nothing."""
-    await callback.answer("This button is no longer valid.")
+    await callback.answer(_("This button is no longer valid."))
 
 
 async def on_unknown_command(message: Message) -> None:
-    await message.answer("Unknown command. /help lists what I can do.")
+    await message.answer(_("Unknown command. /help lists what I can do."))
 
 
 async def on_other_message(message: Message) -> None:
-    await message.answer("I only understand commands. /help lists them.")
+    await message.answer(_("I only understand commands. /help lists them."))
 
 
 async def on_error(event: ErrorEvent) -> None:
@@ -32,9 +33,9 @@ async def on_error(event: ErrorEvent) -> None:
         exc_info=event.exception,
     )
     if event.update.message is not None:
-        await event.update.message.answer("Something went wrong; the error is in the bot's log.")
+        await event.update.message.answer(_("Something went wrong; the error is in the bot's log."))
     elif event.update.callback_query is not None:
-        await event.update.callback_query.answer("Something went wrong; see the bot's log.")
+        await event.update.callback_query.answer(_("Something went wrong; see the bot's log."))
 
 
 def create_router() -> Router:

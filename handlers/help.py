@@ -6,47 +6,57 @@ from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import BotCommand, Message
 
-COMMANDS = (
-    ("warmup", "Start a warmup: /warmup <target> [scenario]"),
-    ("status", "Running tasks, or one task: /status [task]"),
-    ("tasks", "The latest tasks"),
-    ("cancel", "Cancel a task: /cancel <task>"),
-    ("profiles", "Configured profiles and their last result"),
-    ("scenarios", "Scenarios, with the errors of invalid ones"),
-    ("reload", "Re-read the profiles file and the scenarios"),
-    ("import", "Send a storage-state file with the caption /import <profile>"),
-    ("schedule", "Schedule a warmup: /schedule <target> <scenario> <cron>"),
-    ("schedules", "This chat's schedules"),
-    ("help", "How to use this bot"),
-)
+from warmup.i18n import _
 
-HELP = """<b>warmup-bot</b> plays scripted browsing sessions (scenarios) for your browser profiles.
 
-/warmup &lt;target&gt; [scenario] — start a task. Target: <code>all</code>, a profile, \
-names separated by commas, or <code>tag:&lt;tag&gt;</code>. The scenario may be left out \
-when there is only one, or one named <code>default</code>.
-/status [task] — running tasks, or one task profile by profile
-/tasks — the latest tasks
-/cancel &lt;task&gt; — cancel a task
-/profiles — profiles and their last result
-/scenarios — scenarios, and why an invalid one is invalid
-/reload — re-read the profiles file and the scenarios folder
-/import &lt;profile&gt; — as the caption of a storage-state JSON file: the profile's new \
-session (cookies and localStorage)
-/schedule &lt;target&gt; &lt;scenario&gt; &lt;cron&gt; [between HH:MM-HH:MM] [jitter 5m] — \
-a warmup that starts by itself (times in UTC)
-/schedules — schedules, with Pause, Resume and Delete
+def command_list() -> list[tuple[str, str]]:
+    return [
+        ("warmup", _("Start a warmup: /warmup <target> [scenario]")),
+        ("status", _("Running tasks, or one task: /status [task]")),
+        ("tasks", _("The latest tasks")),
+        ("cancel", _("Cancel a task: /cancel <task>")),
+        ("profiles", _("Configured profiles and their last result")),
+        ("scenarios", _("Scenarios, with the errors of invalid ones")),
+        ("reload", _("Re-read the profiles file and the scenarios")),
+        ("import", _("Send a storage-state file with the caption /import <profile>")),
+        ("schedule", _("Schedule a warmup: /schedule <target> <scenario> <cron>")),
+        ("schedules", _("This chat's schedules")),
+        ("help", _("How to use this bot")),
+    ]
 
-The progress message of a task is edited as it runs. Each failed profile is reported \
-with a screenshot and a Retry button."""
+
+def help_text() -> str:
+    return _(
+        "<b>warmup-bot</b> plays scripted browsing sessions (scenarios) for your browser "
+        "profiles.\n"
+        "\n"
+        "/warmup &lt;target&gt; [scenario] — start a task. Target: <code>all</code>, a profile, "
+        "names separated by commas, or <code>tag:&lt;tag&gt;</code>. The scenario may be left "
+        "out when there is only one, or one named <code>default</code>.\n"
+        "/status [task] — running tasks, or one task profile by profile\n"
+        "/tasks — the latest tasks\n"
+        "/cancel &lt;task&gt; — cancel a task\n"
+        "/profiles — profiles and their last result\n"
+        "/scenarios — scenarios, and why an invalid one is invalid\n"
+        "/reload — re-read the profiles file and the scenarios folder\n"
+        "/import &lt;profile&gt; — as the caption of a storage-state JSON file: the profile's "
+        "new session (cookies and localStorage)\n"
+        "/schedule &lt;target&gt; &lt;scenario&gt; &lt;cron&gt; [between HH:MM-HH:MM] "
+        "[jitter 5m] — a warmup that starts by itself (times in UTC)\n"
+        "/schedules — schedules, with Pause, Resume and Delete\n"
+        "\n"
+        "The progress message of a task is edited as it runs. Each failed profile is reported "
+        "with a screenshot and a Retry button."
+    )
 
 
 def bot_commands() -> list[BotCommand]:
-    return [BotCommand(command=name, description=text) for name, text in COMMANDS]
+    """The command menu, in the language in use (see bot.i18n)."""
+    return [BotCommand(command=name, description=text) for name, text in command_list()]
 
 
 async def show_help(message: Message) -> None:
-    await message.answer(HELP)
+    await message.answer(help_text())
 
 
 def create_router() -> Router:

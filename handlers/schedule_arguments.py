@@ -5,24 +5,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from handlers.arguments import ArgumentError
+from handlers.arguments import ArgumentError, unknown_scenario
+from warmup.i18n import _
 from warmup.scenario import SCENARIO_NAME
-from warmup.targets import shown
 from warmup.timing import (
-    CRON_HELP,
     Timing,
     TimingError,
     check_cron,
+    cron_help,
     parse_jitter,
     parse_window,
 )
 
-SCHEDULE_USAGE = (
-    "Usage: /schedule &lt;target&gt; &lt;scenario&gt; &lt;cron&gt; "
-    "[between HH:MM-HH:MM] [jitter &lt;N&gt;m|&lt;N&gt;s]\n"
-    "cron: 5 fields (minute hour day month weekday); times and windows are UTC\n"
-    "Example: <code>/schedule tag:eu browse */30 * * * * between 09:00-21:00 jitter 5m</code>"
-)
+
+def schedule_usage() -> str:
+    return _(
+        "Usage: /schedule &lt;target&gt; &lt;scenario&gt; &lt;cron&gt; "
+        "[between HH:MM-HH:MM] [jitter &lt;N&gt;m|&lt;N&gt;s]\n"
+        "cron: 5 fields (minute hour day month weekday); times and windows are UTC\n"
+        "Example: <code>/schedule tag:eu browse */30 * * * * between 09:00-21:00 jitter 5m</code>"
+    )
+
 
 OPTIONS = ("between", "jitter")
 MAX_TARGET_LENGTH = 512
@@ -41,26 +44,29 @@ def parse_schedule_args(text: str | None) -> ScheduleArgs:
     """`tag:eu browse */30 * * * * between 09:00-21:00 jitter 5m` and the like."""
     words = re.sub(r"\s*,\s*", ",", (text or "").strip()).split()
     if not words:
-        raise ArgumentError("give a target, a scenario and a cron expression")
+        raise ArgumentError(_("give a target, a scenario and a cron expression"))
     target = words[0].strip(",")
     if not target:
-        raise ArgumentError("name the profiles to warm up")
+        raise ArgumentError(_("name the profiles to warm up"))
     if len(target) > MAX_TARGET_LENGTH:
         raise ArgumentError(
-            f"the target is too long (at most {MAX_TARGET_LENGTH} characters): use a tag"
+            _("the target is too long (at most {max_length} characters): use a tag").format(
+                max_length=MAX_TARGET_LENGTH
+            )
         )
     if len(words) < 2:
-        raise ArgumentError("name a scenario and give a cron expression after the target")
+        raise ArgumentError(_("name a scenario and give a cron expression after the target"))
     scenario = words[1]
     if not SCENARIO_NAME.fullmatch(scenario):
-        raise ArgumentError(
-            f"unknown scenario '{shown(scenario)}': scenario names are letters, digits, "
-            "_ and - (at most 64); /scenarios lists them"
-        )
+        raise ArgumentError(unknown_scenario(scenario))
     rest = words[2:]
     cut = next((i for i, word in enumerate(rest) if word.lower() in OPTIONS), len(rest))
     if cut == 0:
-        raise ArgumentError(f"give a cron expression after the scenario: {CRON_HELP}")
+        raise ArgumentError(
+            _("give a cron expression after the scenario: {cron_help}").format(
+                cron_help=cron_help()
+            )
+        )
     options = _options(rest[cut:])
     try:
         timing = Timing(
@@ -82,12 +88,16 @@ def _options(words: list[str]) -> dict[str, str]:
         if word.lower() in OPTIONS:
             keyword = word.lower()
             if keyword in found:
-                raise ArgumentError(f"'{keyword}' is given twice")
+                raise ArgumentError(_("'{keyword}' is given twice").format(keyword=keyword))
             found[keyword] = ""
         else:
             found[keyword] += word
     for keyword, value in found.items():
         if not value:
             example = "between 09:00-21:00" if keyword == "between" else "jitter 5m"
-            raise ArgumentError(f"'{keyword}' needs a value, like {example}")
+            raise ArgumentError(
+                _("'{keyword}' needs a value, like {example}").format(
+                    keyword=keyword, example=example
+                )
+            )
     return found

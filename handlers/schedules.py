@@ -16,12 +16,15 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.arguments import ArgumentError
 from handlers.callbacks import RecordId
-from handlers.schedule_arguments import SCHEDULE_USAGE, parse_schedule_args
+from handlers.schedule_arguments import parse_schedule_args, schedule_usage
 from models import Schedule
+from warmup import i18n
 from warmup.catalog import ScenarioChoiceError
 from warmup.scheduler import Scheduler
 from warmup.targets import TargetError, shown
@@ -32,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 MAX_SCHEDULES_PER_CHAT = 20
 SHOWN_TARGET = 100
-STALE_BUTTON = "This button is no longer valid."
 
 
 class ScheduleActionKind(StrEnum):
@@ -47,7 +49,7 @@ class ScheduleAction(CallbackData, prefix="s"):
 
 
 def format_moment(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "none"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else _("none")
 
 
 def format_jitter(seconds: int) -> str:
@@ -59,52 +61,78 @@ def render_schedule(schedule: Schedule) -> str:
     window = (
         f"{schedule.window_start}-{schedule.window_end} UTC"
         if schedule.window_start and schedule.window_end
-        else "any time of day"
+        else _("any time of day")
     )
-    jitter = format_jitter(schedule.jitter_seconds) if schedule.jitter_seconds else "none"
-    state = "⏸ paused" if schedule.paused else f"next run {format_moment(schedule.next_run_at)}"
-    last = format_moment(schedule.last_run_at) if schedule.last_run_at else "never"
-    return (
-        f"🗓 <b>Schedule #{schedule.id}</b> · {html.quote(schedule.scenario)} · "
-        f"{html.quote(shown(schedule.target, SHOWN_TARGET))}\n"
-        f"cron <code>{html.quote(schedule.cron)}</code> (UTC)\n"
-        f"window {window} · jitter {jitter}\n"
-        f"{state} · last run {last}"
+    jitter = format_jitter(schedule.jitter_seconds) if schedule.jitter_seconds else _("none")
+    state = (
+        "⏸ " + _("paused")
+        if schedule.paused
+        else _("next run {moment}").format(moment=format_moment(schedule.next_run_at))
     )
+    last = format_moment(schedule.last_run_at) if schedule.last_run_at else _("never")
+    text = _(
+        "<b>Schedule #{schedule_id}</b> · {scenario} · {target}\n"
+        "cron <code>{cron}</code> (UTC)\n"
+        "window {window} · jitter {jitter}\n"
+        "{state} · last run {last_run}"
+    ).format(
+        schedule_id=schedule.id,
+        scenario=html.quote(schedule.scenario),
+        target=html.quote(shown(schedule.target, SHOWN_TARGET)),
+        cron=html.quote(schedule.cron),
+        window=window,
+        jitter=jitter,
+        state=state,
+        last_run=last,
+    )
+    return f"🗓 {text}"
 
 
 def schedule_keyboard(schedule: Schedule) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     toggle = ScheduleActionKind.resume if schedule.paused else ScheduleActionKind.pause
     builder.button(
-        text="Resume" if schedule.paused else "Pause",
+        text=_("Resume") if schedule.paused else _("Pause"),
         callback_data=ScheduleAction(action=toggle, schedule_id=schedule.id),
     )
     builder.button(
-        text="Delete",
+        text=_("Delete"),
         callback_data=ScheduleAction(action=ScheduleActionKind.delete, schedule_id=schedule.id),
     )
     return builder.as_markup()
 
 
 def schedule_error_text(schedule: Schedule, reason: str) -> str:
-    """The chat's notice when an occurrence could not start (wired in bot/app.py)."""
-    return (
-        f"⚠️ Schedule #{schedule.id} ({html.quote(schedule.scenario)} · "
-        f"{html.quote(shown(schedule.target, SHOWN_TARGET))}) could not start: "
-        f"{html.quote(reason)}. It stays; /schedules shows it."
+    """The chat's notice when an occurrence could not start (wired in bot/app.py).
+
+    Worded by the scheduler, outside any update: so with the engine's translator
+    (warmup.i18n, English when none is installed), which cannot raise for want of an
+    update's I18n context as aiogram's gettext does."""
+    text = i18n._(
+        "Schedule #{schedule_id} ({scenario} · {target}) could not start: {reason}. "
+        "It stays; /schedules shows it."
+    ).format(
+        schedule_id=schedule.id,
+        scenario=html.quote(schedule.scenario),
+        target=html.quote(shown(schedule.target, SHOWN_TARGET)),
+        reason=html.quote(reason),
     )
+    return f"⚠️ {text}"
 
 
 async def create_schedule(
-    message: Message, command: CommandObject, tasks: TaskService, scheduler: Scheduler
+    message: Message,
+    command: CommandObject,
+    tasks: TaskService,
+    scheduler: Scheduler,
+    i18n: I18n,
 ) -> None:
     chat_id = message.chat.id
     if await Schedule.filter(chat_id=chat_id).count() >= MAX_SCHEDULES_PER_CHAT:
-        await message.answer(
-            f"⚠️ This chat has {MAX_SCHEDULES_PER_CHAT} schedules, the most it may have: "
-            "delete one in /schedules first."
-        )
+        full = _(
+            "This chat has {count} schedules, the most it may have: delete one in /schedules first."
+        ).format(count=MAX_SCHEDULES_PER_CHAT)
+        await message.answer(f"⚠️ {full}")
         return
     try:
         args = parse_schedule_args(command.args)
@@ -115,19 +143,21 @@ async def create_schedule(
             target=args.target,
             scenario=scenario.name,
             timing=args.timing,
+            language=i18n.current_locale,
         )
     except (ArgumentError, TargetError, ScenarioChoiceError, TaskError, TimingError) as error:
-        await message.answer(f"⚠️ {html.quote(str(error))}\n\n{SCHEDULE_USAGE}")
+        await message.answer(f"⚠️ {html.quote(str(error))}\n\n{schedule_usage()}")
         return
     await message.answer(
-        f"✅ Created.\n{render_schedule(schedule)}", reply_markup=schedule_keyboard(schedule)
+        "✅ " + _("Created.") + "\n" + render_schedule(schedule),
+        reply_markup=schedule_keyboard(schedule),
     )
 
 
 async def list_schedules(message: Message) -> None:
     schedules = await Schedule.filter(chat_id=message.chat.id)
     if not schedules:
-        await message.answer("No schedules in this chat.\n\n" + SCHEDULE_USAGE)
+        await message.answer(_("No schedules in this chat.") + "\n\n" + schedule_usage())
         return
     for schedule in schedules:
         await message.answer(render_schedule(schedule), reply_markup=schedule_keyboard(schedule))
@@ -144,20 +174,25 @@ async def on_schedule_button(
         else None
     )
     if schedule is None:
-        await callback.answer(STALE_BUTTON)
+        await callback.answer(_("This button is no longer valid."))
         return
     match callback_data.action:
         case ScheduleActionKind.delete:
             await scheduler.delete(schedule)
-            await callback.answer(f"Schedule #{schedule.id} deleted.")
-            await _show(callback, f"🗑 Schedule #{schedule.id} deleted.", None)
+            deleted = _("Schedule #{schedule_id} deleted.").format(schedule_id=schedule.id)
+            await callback.answer(deleted)
+            await _show(callback, f"🗑 {deleted}", None)
             return
         case ScheduleActionKind.pause:
             await scheduler.set_paused(schedule, True)
-            await callback.answer(f"Schedule #{schedule.id} paused.")
+            await callback.answer(
+                _("Schedule #{schedule_id} paused.").format(schedule_id=schedule.id)
+            )
         case ScheduleActionKind.resume:
             await scheduler.set_paused(schedule, False)
-            await callback.answer(f"Schedule #{schedule.id} resumed.")
+            await callback.answer(
+                _("Schedule #{schedule_id} resumed.").format(schedule_id=schedule.id)
+            )
     await schedule.refresh_from_db()
     await _show(callback, render_schedule(schedule), schedule_keyboard(schedule))
 

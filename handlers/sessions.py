@@ -18,10 +18,11 @@ from aiogram import Bot, Router, html
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Document, Message
+from aiogram.utils.i18n import gettext as _
 from aiohttp import ClientError
 
 from bot.settings import Settings
-from handlers.arguments import IMPORT_USAGE, ArgumentError, parse_import_args
+from handlers.arguments import ArgumentError, import_usage, parse_import_args
 from models import Profile, RunStatus, WarmupRun
 from models.writes import retry_write
 from warmup.catalog import Catalog
@@ -60,10 +61,10 @@ async def import_session(
         name = _profile_name(command.args, catalog)
         document = message.document
         if document is None:
-            raise ImportRefused(
-                f"no file: send the storage state of <b>{html.quote(name)}</b> as a document "
-                f"with this caption.\n\n{IMPORT_USAGE}"
-            )
+            no_file = _(
+                "no file: send the storage state of <b>{name}</b> as a document with this caption."
+            ).format(name=html.quote(name))
+            raise ImportRefused(f"{no_file}\n\n{import_usage()}")
         await _refuse_if_busy(name)
         state = _parse(await _download(bot, document))
         await _refuse_if_busy(name)  # a task may have started while the file came in
@@ -75,40 +76,44 @@ async def import_session(
         StateStore(settings.states_dir).save(name, state)
     except OSError as error:
         logger.error("could not store the imported state of %s: %s", name, error.strerror)
-        await message.answer(
-            f"⚠️ The state of <b>{html.quote(name)}</b> could not be stored "
-            f"({html.quote(error.strerror or type(error).__name__)}); the previous one stays."
-        )
+        not_stored = _(
+            "The state of <b>{name}</b> could not be stored ({reason}); the previous one stays."
+        ).format(name=html.quote(name), reason=html.quote(error.strerror or type(error).__name__))
+        await message.answer(f"⚠️ {not_stored}")
         return
     expired = await Profile.filter(name=name, session_expired=True).exists()
     await retry_write(
         lambda: Profile.filter(name=name).update(session_expired=False),
         what=f"session mark of {name}",
     )
-    cookies = _count(state.get("cookies"), "cookie")
-    origins = _count(state.get("origins"), "origin")
-    logger.info("session imported for %s: %s, %s", name, cookies, origins)
-    cleared = " The “session expired” mark is cleared." if expired else ""
-    await message.answer(
-        f"🔑 Session imported for <b>{html.quote(name)}</b>: {cookies}, {origins}. "
-        f"Its next run starts from it.{cleared}"
+    cookies, origins = _number(state.get("cookies")), _number(state.get("origins"))
+    logger.info(
+        "session imported for %s: %s, %s",
+        name,
+        _count(cookies, "cookie"),
+        _count(origins, "origin"),
     )
+    imported = _(
+        "Session imported for <b>{name}</b>: {cookies}, {origins}. Its next run starts from it."
+    ).format(name=html.quote(name), cookies=_cookies(cookies), origins=_origins(origins))
+    cleared = (" " + _("The “session expired” mark is cleared.")) if expired else ""
+    await message.answer(f"🔑 {imported}{cleared}")
 
 
 def _profile_name(args: str | None, catalog: Catalog) -> str:
     try:
         name = parse_import_args(args)
     except ArgumentError as error:
-        raise ImportRefused(f"{html.quote(str(error))}\n\n{IMPORT_USAGE}") from None
+        raise ImportRefused(f"{html.quote(str(error))}\n\n{import_usage()}") from None
     if name not in catalog.profiles:
         known = list(catalog.profiles)
-        listed = ", ".join(known[:KNOWN_SHOWN]) or "none yet"
+        listed = ", ".join(known[:KNOWN_SHOWN]) or _("none yet")
         if len(known) > KNOWN_SHOWN:
-            listed += f" and {len(known) - KNOWN_SHOWN} more"
-        raise ImportRefused(
-            f"unknown profile: {html.quote(shown(name))}; known: {html.quote(listed)}"
-            f"\n\n{IMPORT_USAGE}"
+            listed += " " + _("and {count} more").format(count=len(known) - KNOWN_SHOWN)
+        unknown = _("unknown profile: {name}; known: {known}").format(
+            name=html.quote(shown(name)), known=html.quote(listed)
         )
+        raise ImportRefused(f"{unknown}\n\n{import_usage()}")
     return name
 
 
@@ -121,69 +126,103 @@ async def _refuse_if_busy(name: str) -> None:
     )
     if busy is not None:
         raise ImportRefused(
-            f"{html.quote(name)} is running; import after it finishes "
-            f"(task #{busy.task_id}; /cancel {busy.task_id} stops it)."
+            _(
+                "{name} is running; import after it finishes "
+                "(task #{task_id}; /cancel {task_id} stops it)."
+            ).format(name=html.quote(name), task_id=busy.task_id)
         )
 
 
 async def _download(bot: Bot, document: Document) -> bytes:
-    limit = (
-        f"a storage state may be at most {MAX_STATE_BYTES // (1024 * 1024)} MiB "
-        f"({MAX_STATE_BYTES:,} bytes)"
+    limit = _("a storage state may be at most {mebibytes} MiB ({bytes} bytes)").format(
+        mebibytes=MAX_STATE_BYTES // (1024 * 1024), bytes=f"{MAX_STATE_BYTES:,}"
     )
     if document.file_size is not None and document.file_size > MAX_STATE_BYTES:
-        raise ImportRefused(f"the file is too large ({document.file_size:,} bytes); {limit}.")
+        raise ImportRefused(
+            _("the file is too large ({bytes} bytes); {limit}.").format(
+                bytes=f"{document.file_size:,}", limit=limit
+            )
+        )
     buffer = _BoundedBuffer()
     try:
         await bot.download(document, destination=buffer, timeout=DOWNLOAD_TIMEOUT)
     except _TooLarge:
-        raise ImportRefused(f"the file is too large; {limit}.") from None
+        raise ImportRefused(_("the file is too large; {limit}.").format(limit=limit)) from None
     except (TelegramAPIError, ClientError, TimeoutError) as error:
         # Only Telegram's own description is shown: aiohttp's messages hold the file's
         # URL, and the bot token is part of it.
         detail = _first_line(error.message) if isinstance(error, TelegramAPIError) else ""
         logger.warning("could not download an imported state: %s", type(error).__name__)
         raise ImportRefused(
-            "the file could not be downloaded from Telegram "
-            f"({html.quote(detail or type(error).__name__)}); send it again."
+            _("the file could not be downloaded from Telegram ({detail}); send it again.").format(
+                detail=html.quote(detail or type(error).__name__)
+            )
         ) from None
     return buffer.getvalue()
 
 
 def _parse(raw: bytes) -> StorageState:
     """The storage state in the file, or ImportRefused naming what is wrong (never content)."""
-    expected = (
-        'Playwright\'s format is {"cookies": [...], "origins": [...]}, as saved by '
-        "<code>context.storage_state(path=…)</code>"
-    )
+    expected = _(
+        "Playwright's format is {format}, as saved by <code>context.storage_state(path=…)</code>"
+    ).format(format='{"cookies": [...], "origins": [...]}')
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportRefused(f"the file is not UTF-8 text; {expected}.") from None
+        raise ImportRefused(
+            _("the file is not UTF-8 text; {expected}.").format(expected=expected)
+        ) from None
     try:
         state = json.loads(text)
     except json.JSONDecodeError as error:
-        where = f"{html.quote(error.msg)} at line {error.lineno}, column {error.colno}"
-        raise ImportRefused(f"the file is not JSON ({where}); {expected}.") from None
+        where = _("{error} at line {line}, column {column}").format(
+            error=html.quote(error.msg), line=error.lineno, column=error.colno
+        )
+        raise ImportRefused(
+            _("the file is not JSON ({where}); {expected}.").format(where=where, expected=expected)
+        ) from None
     except RecursionError:
-        raise ImportRefused(f"the file is not JSON (nested too deeply); {expected}.") from None
+        raise ImportRefused(
+            _("the file is not JSON (nested too deeply); {expected}.").format(expected=expected)
+        ) from None
     try:
         check_state(state)
     except UnusableState as error:
         raise ImportRefused(
-            f"the file is not a storage state: {html.quote(str(error))}; {expected}."
+            _("the file is not a storage state: {error}; {expected}.").format(
+                error=html.quote(str(error)), expected=expected
+            )
         ) from None
     if "cookies" not in state and "origins" not in state:
         # check_state lets any object pass; an object with neither key is some other file.
         raise ImportRefused(
-            f"the file is not a storage state: it has neither cookies nor origins; {expected}."
+            _(
+                "the file is not a storage state: it has neither cookies nor origins; {expected}."
+            ).format(expected=expected)
         )
     return state
 
 
-def _count(items: object, noun: str) -> str:
-    number = len(items) if isinstance(items, list) else 0
+def _number(items: object) -> int:
+    return len(items) if isinstance(items, list) else 0
+
+
+def _count(number: int, noun: str) -> str:
+    """For the log, which stays in English."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _cookies(number: int) -> str:
+    # One text per English form; a translation may word both alike ("cookies: {count}").
+    if number == 1:
+        return _("{count} cookie").format(count=number)
+    return _("{count} cookies").format(count=number)
+
+
+def _origins(number: int) -> str:
+    if number == 1:
+        return _("{count} origin").format(count=number)
+    return _("{count} origins").format(count=number)
 
 
 def _first_line(text: str) -> str:

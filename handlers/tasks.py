@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, FSInputFile, Message
+from aiogram.utils.i18n import gettext as _
 
-from bot.render import TASK_HEADLINES, elapsed, format_duration, render_details, summary_line
+from bot.render import elapsed, format_duration, render_details, summary_line, task_headline
 from handlers.arguments import ArgumentError, parse_task_id
 from handlers.callbacks import RunAction, RunActionKind, TaskAction, TaskActionKind
 from models import ACTIVE_TASK_STATUSES, WarmupRun, WarmupTask
@@ -31,9 +32,17 @@ DOCUMENT_LIMIT = 50 * 1024 * 1024
 def task_line(view: TaskView, now: datetime) -> str:
     return (
         f"<b>#{view.task_id}</b> {html.quote(view.scenario)} · {html.quote(view.target)} — "
-        f"{TASK_HEADLINES[view.status]} {format_duration(elapsed(view, now))}\n"
+        f"{task_headline(view.status)} {format_duration(elapsed(view, now))}\n"
         f"   {summary_line(view)}"
     )
+
+
+def no_such_task(task_id: int) -> str:
+    return _("No task #{task_id} in this chat. /tasks lists them.").format(task_id=task_id)
+
+
+def started(task_id: int) -> str:
+    return _("Started task #{task_id}.").format(task_id=task_id)
 
 
 async def chat_task(task_id: int, chat_id: int) -> WarmupTask | None:
@@ -47,12 +56,12 @@ async def show_status(message: Message, command: CommandObject, engine: Engine) 
         try:
             task_id = parse_task_id(command.args)
         except ArgumentError as error:
-            await message.answer(f"⚠️ {error}. Usage: /status [task]")
+            await message.answer(f"⚠️ {error}. " + _("Usage: /status [task]"))
             return
         task = await chat_task(task_id, message.chat.id)
         view = await load_task_view(task.id, engine.current_steps) if task else None
         if view is None:
-            await message.answer(f"⚠️ No task #{task_id} in this chat. /tasks lists them.")
+            await message.answer("⚠️ " + no_such_task(task_id))
             return
         await message.answer(render_details(view, now))
         return
@@ -60,38 +69,43 @@ async def show_status(message: Message, command: CommandObject, engine: Engine) 
         chat_id=message.chat.id, status__in=list(ACTIVE_TASK_STATUSES)
     ).limit(LATEST_TASKS)
     if not tasks:
-        await message.answer("Nothing is running. /tasks lists the latest tasks.")
+        await message.answer(_("Nothing is running. /tasks lists the latest tasks."))
         return
     views = [await load_task_view(task.id, engine.current_steps) for task in tasks]
     lines = [task_line(view, now) for view in views if view is not None]
-    await message.answer("<b>Running</b>\n" + "\n".join(lines))
+    await message.answer(_("<b>Running</b>") + "\n" + "\n".join(lines))
 
 
 async def show_tasks(message: Message, engine: Engine) -> None:
     tasks = await WarmupTask.filter(chat_id=message.chat.id).limit(LATEST_TASKS)
     if not tasks:
-        await message.answer("No tasks yet. Start one with /warmup.")
+        await message.answer(_("No tasks yet. Start one with /warmup."))
         return
     now = datetime.now(UTC)
     views = [await load_task_view(task.id, engine.current_steps) for task in tasks]
     lines = [task_line(view, now) for view in views if view is not None]
-    await message.answer("<b>Latest tasks</b>\n" + "\n".join(lines))
+    await message.answer(_("<b>Latest tasks</b>") + "\n" + "\n".join(lines))
 
 
 async def cancel_task(message: Message, command: CommandObject, tasks: TaskService) -> None:
     try:
         task_id = parse_task_id(command.args)
     except ArgumentError as error:
-        await message.answer(f"⚠️ {error}. Usage: /cancel &lt;task&gt;")
+        await message.answer(f"⚠️ {error}. " + _("Usage: /cancel &lt;task&gt;"))
         return
     task = await chat_task(task_id, message.chat.id)
     if task is None:
-        await message.answer(f"⚠️ No task #{task_id} in this chat. /tasks lists them.")
+        await message.answer("⚠️ " + no_such_task(task_id))
         return
     if await tasks.cancel(task):
-        await message.answer(f"Task #{task_id} cancelled.")
+        await message.answer(_("Task #{task_id} cancelled.").format(task_id=task_id))
     else:
-        await message.answer(f"Task #{task_id} has already ended ({task.status.value}).")
+        status = task_headline(task.status).lower()
+        await message.answer(
+            _("Task #{task_id} has already ended ({status}).").format(
+                task_id=task_id, status=status
+            )
+        )
 
 
 async def on_task_button(
@@ -104,22 +118,22 @@ async def on_task_button(
     chat_id = callback.message.chat.id if callback.message else None
     task = await chat_task(callback_data.task_id, chat_id) if chat_id is not None else None
     if task is None or chat_id is None:
-        await callback.answer("This button is no longer valid: no such task in this chat.")
+        await callback.answer(_("This button is no longer valid: no such task in this chat."))
         return
     user_id = callback.from_user.id
     try:
         match callback_data.action:
             case TaskActionKind.cancel:
                 cancelled = await tasks.cancel(task)
-                await callback.answer("Cancelled." if cancelled else "Already ended.")
+                await callback.answer(_("Cancelled.") if cancelled else _("Already ended."))
             case TaskActionKind.restart_failed | TaskActionKind.restart_all:
                 only_failed = callback_data.action == TaskActionKind.restart_failed
                 new_task = await tasks.restart(task, only_failed=only_failed, user_id=user_id)
-                await callback.answer(f"Started task #{new_task.id}.")
+                await callback.answer(started(new_task.id))
                 reporter.open_message(new_task.id, chat_id)
             case TaskActionKind.resume:
                 resumed = await tasks.resume(task)
-                await callback.answer(f"Resuming {resumed} profile(s).")
+                await callback.answer(_("Resuming {count} profile(s).").format(count=resumed))
                 reporter.open_message(task.id, chat_id)
             case TaskActionKind.details:
                 view = await load_task_view(task.id, engine.current_steps)
@@ -141,7 +155,7 @@ async def on_run_button(
     chat_id = callback.message.chat.id if callback.message else None
     run = await WarmupRun.get_or_none(id=callback_data.run_id).prefetch_related("task", "profile")
     if run is None or chat_id is None or run.task.chat_id != chat_id:
-        await callback.answer("This button is no longer valid: no such run in this chat.")
+        await callback.answer(_("This button is no longer valid: no such run in this chat."))
         return
     if callback_data.action == RunActionKind.trace:
         await send_trace(callback, run, chat_id)
@@ -151,7 +165,7 @@ async def on_run_button(
     except (TaskError, ScenarioChoiceError) as error:
         await callback.answer(str(error)[:200], show_alert=True)
         return
-    await callback.answer(f"Started task #{new_task.id}.")
+    await callback.answer(started(new_task.id))
     reporter.open_message(new_task.id, chat_id)
 
 
@@ -159,13 +173,15 @@ async def send_trace(callback: CallbackQuery, run: WarmupRun, chat_id: int) -> N
     """The run's Playwright trace as a document, when it is still there and small enough."""
     trace = trace_file(run.trace_path)
     if trace is None:
-        await callback.answer("The trace of this run is gone (old traces are pruned).")
+        await callback.answer(_("The trace of this run is gone (old traces are pruned)."))
         return
     size = trace.stat().st_size
     if size > DOCUMENT_LIMIT:
         await callback.answer(
-            f"The trace is {size / 2**20:.0f} MB, over Telegram's 50 MB: "
-            f"find {trace.name} in the bot's data folder.",
+            _(
+                "The trace is {size} MB, over Telegram's 50 MB: "
+                "find {name} in the bot's data folder."
+            ).format(size=f"{size / 2**20:.0f}", name=trace.name),
             show_alert=True,
         )
         return
@@ -173,10 +189,12 @@ async def send_trace(callback: CallbackQuery, run: WarmupRun, chat_id: int) -> N
     await callback.bot.send_document(
         chat_id,
         FSInputFile(trace),
-        caption=(
-            f"Trace of <b>{html.quote(run.profile.name)}</b> in warmup #{run.task.id}. "
-            f"Open it with <code>playwright show-trace {html.quote(trace.name)}</code> "
+        caption=_(
+            "Trace of <b>{profile}</b> in warmup #{task_id}. "
+            "Open it with <code>playwright show-trace {name}</code> "
             "or at trace.playwright.dev."
+        ).format(
+            profile=html.quote(run.profile.name), task_id=run.task.id, name=html.quote(trace.name)
         ),
     )
 

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
+from aiogram.utils.i18n import I18n
 
-from handlers.arguments import WARMUP_USAGE, ArgumentError, parse_warmup_args
+from handlers.arguments import ArgumentError, parse_warmup_args, warmup_usage
 from warmup.catalog import ScenarioChoiceError
 from warmup.targets import TargetError
 from warmup.tasks import TaskError, TaskService
@@ -18,7 +19,11 @@ if TYPE_CHECKING:
 
 
 async def start_warmup(
-    message: Message, command: CommandObject, tasks: TaskService, reporter: ProgressReporter
+    message: Message,
+    command: CommandObject,
+    tasks: TaskService,
+    reporter: ProgressReporter,
+    i18n: I18n,
 ) -> None:
     try:
         args = parse_warmup_args(command.args)
@@ -27,9 +32,10 @@ async def start_warmup(
             user_id=message.from_user.id if message.from_user else None,
             target=args.target,
             scenario=args.scenario,
+            language=i18n.current_locale,
         )
     except (ArgumentError, TargetError, ScenarioChoiceError, TaskError) as error:
-        await message.answer(f"⚠️ {html.quote(str(error))}\n\n{WARMUP_USAGE}")
+        await message.answer(f"⚠️ {html.quote(str(error))}\n\n{warmup_usage()}")
         return
     reporter.open_message(task.id, message.chat.id)
 

@@ -42,6 +42,7 @@ def task(
         "chat_id": 1,
         "target": "all",
         "scenario": "smoke",
+        "language": "en",
         "status": status,
         "created_at": START,
         "started_at": START,

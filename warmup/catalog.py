@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from warmup.i18n import _
 from warmup.profiles import ProfileConfig, ProfilesError, load_profiles, sync_profiles
 from warmup.scenario import Scenario, ScenarioCatalog, load_scenarios
 
@@ -39,7 +40,7 @@ class Catalog:
         """Re-read both sources. A broken profiles file keeps the profiles already loaded."""
         self.scenarios = load_scenarios(self._scenarios_dir)
         if self.profiles and not self._profiles_file.exists():
-            return self._report(f"{self._profiles_file.name}: the file is gone")
+            return self._report(_("{file}: the file is gone").format(file=self._profiles_file.name))
         profiles_error: str | None = None
         try:
             profiles = load_profiles(self._profiles_file)
@@ -69,14 +70,22 @@ class Catalog:
                 return valid["default"]
             if not valid:
                 raise ScenarioChoiceError(
-                    f"no valid scenario in {self._scenarios_dir}: add a .yaml file there"
+                    _("no valid scenario in {folder}: add a .yaml file there").format(
+                        folder=self._scenarios_dir
+                    )
                 )
-            raise ScenarioChoiceError(f"name a scenario: {', '.join(sorted(valid))}")
+            raise ScenarioChoiceError(
+                _("name a scenario: {names}").format(names=", ".join(sorted(valid)))
+            )
         if name in valid:
             return valid[name]
         if name in self.scenarios.invalid:
             raise ScenarioChoiceError(
-                f"scenario '{name}' is invalid: {self.scenarios.invalid[name]}"
+                _("scenario '{name}' is invalid: {error}").format(
+                    name=name, error=self.scenarios.invalid[name]
+                )
             )
-        available = ", ".join(sorted(valid)) or "none"
-        raise ScenarioChoiceError(f"unknown scenario '{name}'; available: {available}")
+        available = ", ".join(sorted(valid)) or _("none")
+        raise ScenarioChoiceError(
+            _("unknown scenario '{name}'; available: {names}").format(name=name, names=available)
+        )

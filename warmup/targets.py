@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from warmup.i18n import _
 from warmup.profiles import ProfileConfig
 
 SHOWN_LIMIT = 40
@@ -19,28 +20,41 @@ def resolve_target(target: str, profiles: Mapping[str, ProfileConfig]) -> list[s
     """Profile names in the order of the profiles file, or TargetError saying what is wrong."""
     target = target.strip()
     if not profiles:
-        raise TargetError("no profiles are configured yet: add them to the profiles file")
+        raise TargetError(_("no profiles are configured yet: add them to the profiles file"))
     if target == "all":
         return list(profiles)
     if target.startswith("tag:"):
         tag = target.removeprefix("tag:").strip()
         if not tag:
-            raise TargetError(f"name a tag after tag:, like tag:eu; tags in use: {_tags(profiles)}")
+            raise TargetError(
+                _("name a tag after tag:, like tag:eu; tags in use: {tags}").format(
+                    tags=_tags(profiles)
+                )
+            )
         chosen = [name for name, profile in profiles.items() if tag in profile.tags]
         if not chosen:
             raise TargetError(
-                f"no profile has the tag '{shown(tag)}'; tags in use: {_tags(profiles)}"
+                _("no profile has the tag '{tag}'; tags in use: {tags}").format(
+                    tag=shown(tag), tags=_tags(profiles)
+                )
             )
         return chosen
     names = [name.strip() for name in target.split(",") if name.strip()]
     if not names:
-        raise TargetError("name a target: all, a profile, names separated by commas, or tag:<tag>")
+        raise TargetError(
+            _("name a target: all, a profile, names separated by commas, or tag:<tag>")
+        )
     unknown = list(dict.fromkeys(name for name in names if name not in profiles))
     if unknown:
+        template = (
+            _("unknown profiles: {names}; known: {known}")
+            if len(unknown) > 1
+            else _("unknown profile: {names}; known: {known}")
+        )
         raise TargetError(
-            f"unknown profile{'s' if len(unknown) > 1 else ''}: "
-            f"{_limited([shown(name) for name in unknown])}; "
-            f"known: {_limited(list(profiles))}"
+            template.format(
+                names=_limited([shown(name) for name in unknown]), known=_limited(list(profiles))
+            )
         )
     return list(dict.fromkeys(names))
 
@@ -57,9 +71,11 @@ def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
 
 def _tags(profiles: Mapping[str, ProfileConfig]) -> str:
     tags = sorted({tag for profile in profiles.values() for tag in profile.tags})
-    return _limited([shown(tag) for tag in tags]) if tags else "none"
+    return _limited([shown(tag) for tag in tags]) if tags else _("none")
 
 
 def _limited(items: Sequence[str], limit: int = 20) -> str:
     joined = ", ".join(items[:limit])
-    return joined + (f" and {len(items) - limit} more" if len(items) > limit else "")
+    if len(items) <= limit:
+        return joined
+    return joined + " " + _("and {count} more").format(count=len(items) - limit)

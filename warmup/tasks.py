@@ -18,6 +18,7 @@ from models import (
 from warmup.catalog import Catalog
 from warmup.checks import missing_variables
 from warmup.engine import Engine, utcnow
+from warmup.i18n import _
 from warmup.scenario import Scenario
 from warmup.targets import resolve_target
 
@@ -59,7 +60,9 @@ class TaskService:
         if only_failed:
             runs = [run for run in runs if run.status == RunStatus.failed]
             if not runs:
-                raise TaskError(f"task #{task.id} has no failed profile to restart")
+                raise TaskError(
+                    _("task #{task_id} has no failed profile to restart").format(task_id=task.id)
+                )
         label = f"{'failed' if only_failed else 'all'} of #{task.id}"
         return await self._recreate(task, user_id, label, [run.profile.name for run in runs])
 
@@ -84,7 +87,11 @@ class TaskService:
     async def resume(self, task: WarmupTask) -> int:
         """Play again the runs of an interrupted task that had not finished; how many."""
         if task.status != TaskStatus.interrupted:
-            raise TaskError(f"task #{task.id} is {task.status.value}, not interrupted")
+            raise TaskError(
+                _("task #{task_id} is {status}, not interrupted").format(
+                    task_id=task.id, status=task.status.value
+                )
+            )
         scenario = self._catalog.scenario(task.scenario)
         resumed = await WarmupRun.filter(task_id=task.id, status=RunStatus.interrupted).update(
             status=RunStatus.queued, finished_at=None
@@ -112,7 +119,9 @@ class TaskService:
         scenario = self._catalog.scenario(task.scenario)
         gone = [name for name in names if name not in self._catalog.profiles]
         if gone:
-            raise TaskError(f"no longer in the profiles file: {', '.join(gone)}")
+            raise TaskError(
+                _("no longer in the profiles file: {names}").format(names=", ".join(gone))
+            )
         return await self._create(task.chat_id, user_id, label, scenario, names, task.language)
 
     async def _create(

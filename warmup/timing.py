@@ -13,10 +13,10 @@ from datetime import UTC, datetime, time, timedelta
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from warmup.i18n import _
 from warmup.targets import shown
 
 CRON_FIELDS = 5
-CRON_HELP = "5 fields: minute hour day month weekday, like */30 * * * *"
 MAX_CRON_LENGTH = 128
 """The width of the cron column."""
 MAX_JITTER_SECONDS = 24 * 3600
@@ -30,6 +30,11 @@ _JITTER = re.compile(r"([0-9]{1,6})([ms])")
 
 class TimingError(ValueError):
     """What is wrong with a cron expression, a window or a jitter, in the operator's words."""
+
+
+def cron_help() -> str:
+    """How a cron expression is written, in a few words."""
+    return _("5 fields: minute hour day month weekday, like */30 * * * *")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +86,32 @@ def check_cron(expression: str) -> str:
     normalized = " ".join(fields)
     if len(fields) != CRON_FIELDS:
         raise TimingError(
-            f"a cron expression has {CRON_HELP}; '{shown(normalized)}' has {len(fields)}"
+            _("a cron expression has {cron_help}; '{expression}' has {count}").format(
+                cron_help=cron_help(), expression=shown(normalized), count=len(fields)
+            )
         )
     if len(normalized) > MAX_CRON_LENGTH:
-        raise TimingError(f"the cron expression is too long: at most {MAX_CRON_LENGTH} characters")
+        raise TimingError(
+            _("the cron expression is too long: at most {max_length} characters").format(
+                max_length=MAX_CRON_LENGTH
+            )
+        )
     if not croniter.is_valid(normalized):
         raise TimingError(
-            f"'{shown(normalized)}' is not a valid cron expression"
-            f"{_croniter_reason(normalized)}; {CRON_HELP}"
+            _("'{expression}' is not a valid cron expression{reason}; {cron_help}").format(
+                expression=shown(normalized),
+                reason=_croniter_reason(normalized),
+                cron_help=cron_help(),
+            )
         )
     try:
         croniter(normalized, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
     except CroniterBadDateError:
-        raise TimingError(f"'{shown(normalized)}' never happens: no date matches it") from None
+        raise TimingError(
+            _("'{expression}' never happens: no date matches it").format(
+                expression=shown(normalized)
+            )
+        ) from None
     return normalized
 
 
@@ -111,10 +129,12 @@ def parse_clock(text: str) -> time:
     """`09:00` or `9:00`."""
     match = _CLOCK.fullmatch(text)
     if match is None:
-        raise TimingError(f"'{shown(text)}' is not a time: write HH:MM, like 09:00")
+        raise TimingError(
+            _("'{text}' is not a time: write HH:MM, like 09:00").format(text=shown(text))
+        )
     hour, minute = int(match[1]), int(match[2])
     if hour > 23 or minute > 59:
-        raise TimingError(f"{text} is not a time of day: from 00:00 to 23:59")
+        raise TimingError(_("{text} is not a time of day: from 00:00 to 23:59").format(text=text))
     return time(hour, minute)
 
 
@@ -123,11 +143,15 @@ def parse_window(text: str) -> Window:
     start, dash, end = text.partition("-")
     if not dash:
         raise TimingError(
-            f"'{shown(text)}' is not a window: write HH:MM-HH:MM (UTC), like 09:00-21:00"
+            _("'{text}' is not a window: write HH:MM-HH:MM (UTC), like 09:00-21:00").format(
+                text=shown(text)
+            )
         )
     window = Window(parse_clock(start), parse_clock(end))
     if window.start == window.end:
-        raise TimingError(f"the window {window} is empty: it ends when it starts")
+        raise TimingError(
+            _("the window {window} is empty: it ends when it starts").format(window=window)
+        )
     return window
 
 
@@ -136,18 +160,22 @@ def parse_jitter(text: str) -> int:
     match = _JITTER.fullmatch(text.lower())
     if match is None:
         raise TimingError(
-            f"'{shown(text)}' is not a jitter: give minutes or seconds, like 5m or 30s"
+            _("'{text}' is not a jitter: give minutes or seconds, like 5m or 30s").format(
+                text=shown(text)
+            )
         )
     seconds = int(match[1]) * (60 if match[2] == "m" else 1)
     if seconds > MAX_JITTER_SECONDS:
-        raise TimingError(f"the jitter is at most {MAX_JITTER_SECONDS // 60}m (a day)")
+        raise TimingError(
+            _("the jitter is at most {minutes}m (a day)").format(minutes=MAX_JITTER_SECONDS // 60)
+        )
     return seconds
 
 
 def next_occurrence(cron: str, window: Window | None, after: datetime) -> datetime | None:
     """The first cron time after `after` that falls inside the window; None if none does."""
     moment = after
-    for _ in range(SEARCH_LIMIT):
+    for _attempt in range(SEARCH_LIMIT):
         try:
             candidate: datetime = croniter(cron, moment).get_next(datetime)
         except (CroniterBadDateError, OverflowError):

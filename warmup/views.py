@@ -30,6 +30,7 @@ class TaskView:
     chat_id: int
     target: str
     scenario: str
+    language: str
     status: TaskStatus
     created_at: datetime
     started_at: datetime | None
@@ -59,6 +60,7 @@ async def load_task_view(task_id: int, live_steps: Mapping[int, str]) -> TaskVie
         chat_id=task.chat_id,
         target=task.target,
         scenario=task.scenario,
+        language=task.language,
         status=task.status,
         created_at=task.created_at,
         started_at=task.started_at,

@@ -1,0 +1,197 @@
+"""`python -m bot try <scenario> --profile NAME`: one warmup played here, without Telegram.
+
+It runs on the bot's own parts (`bot.runtime`: database, Chromium, engine) with the
+terminal display as the engine's listener. The task is recorded like any other, with chat
+id 0, which stands for the command line: it belongs to no chat, so `/tasks` never lists it.
+
+The demo site (`examples/demo-site/`) is always served on 127.0.0.1 while `try` runs, and
+its address is every scenario's default for `{demo_site}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import MappingProxyType
+
+from playwright.async_api import Error as PlaywrightError
+from pydantic import ValidationError
+from rich.console import Console
+from rich.text import Text
+from tortoise.transactions import in_transaction
+
+from bot.logs import configure_logging
+from bot.runtime import open_engine, open_storage
+from bot.settings import Settings, SettingsError, load_settings
+from bot.static_site import serve_folder
+from bot.terminal import TerminalConsole, TerminalDisplay, expected_steps, log_handler
+from models import Profile, RunStatus, WarmupRun, WarmupTask
+from warmup.browser import BrowserNotFound
+from warmup.catalog import Catalog
+from warmup.checks import missing_variables
+from warmup.events import EventBus
+from warmup.profiles import ProfileConfig
+from warmup.scenario import Scenario, ScenarioCatalog, load_scenarios
+from warmup.targets import shown
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+DEMO_SITE_DIR = EXAMPLES_DIR / "demo-site"
+DEMO_SITE_VARIABLE = "demo_site"
+COMMAND_LINE_CHAT = 0
+"""The chat id of tasks started from the command line: no Telegram chat has it."""
+
+
+class UsageError(Exception):
+    """What was asked cannot be played; the message is one line for the operator."""
+
+
+def run_try(scenario: str, profile: str, *, headed: bool, trace: Path | None) -> int:
+    """0 when the run succeeded, 1 when it failed, 2 when it could not start."""
+    try:
+        settings = load_settings(**({"headless": False} if headed else {}))
+    except SettingsError as error:
+        print(f"warmup-bot: {error}", file=sys.stderr)
+        return 2
+    os.umask(0o077)  # states, screenshots, traces and the database: owner-only, as for the bot
+    console = TerminalConsole()
+    # Warnings (an optional step that failed, say) show; INFO chatter does not, unless DEBUG.
+    level = settings.log_level if settings.log_level in ("DEBUG", "ERROR") else "WARNING"
+    configure_logging(level, handler=log_handler(console))
+    try:
+        return asyncio.run(_try(settings, console, scenario, profile, trace))
+    except (UsageError, BrowserNotFound) as error:
+        print(f"warmup-bot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _try(
+    settings: Settings, console: Console, scenario_name: str, profile_name: str, trace: Path | None
+) -> int:
+    async with AsyncExitStack() as stack:
+        extra: dict[str, str] = {}
+        if DEMO_SITE_DIR.is_dir():
+            extra[DEMO_SITE_VARIABLE] = await stack.enter_async_context(serve_folder(DEMO_SITE_DIR))
+        await open_storage(settings, stack)
+        catalog = Catalog(settings.profiles_file, settings.scenarios_dir)
+        report = await catalog.reload()
+        if report.profiles_error:
+            raise UsageError(f"PROFILES_FILE: {report.profiles_error}")
+        scenario, folder = _find_scenario(
+            scenario_name,
+            [
+                (settings.scenarios_dir, catalog.scenarios),
+                (EXAMPLES_DIR, load_scenarios(EXAMPLES_DIR)),
+            ],
+        )
+        scenario = dataclasses.replace(scenario, vars=MappingProxyType({**extra, **scenario.vars}))
+        profile, ad_hoc = _choose_profile(catalog, profile_name)
+        problems = missing_variables(scenario, [profile])
+        if problems:
+            raise UsageError(problems[0])
+
+        events = EventBus()
+        display = TerminalDisplay(console, expected=expected_steps(scenario.steps))
+        events.subscribe(display)
+        try:
+            _, engine = await open_engine(settings, events, stack)
+        except PlaywrightError as error:
+            needs = "" if settings.headless else " (a headed browser needs a display)"
+            reason = error.message.strip().splitlines()[0] if error.message.strip() else "?"
+            raise UsageError(f"Chromium did not start{needs}: {reason}") from None
+        stack.callback(display.close)
+        stack.push_async_callback(engine.shutdown)
+
+        # Recorded only now that it can run: a task that never starts would stay pending.
+        run = await _record(profile, scenario, ad_hoc=ad_hoc)
+        console.print(
+            Text(
+                f"scenario {scenario.name} (from {_shown(folder)}/) · profile {profile.name} · "
+                f"task #{run.task_id}, recorded for the command line (chat {COMMAND_LINE_CHAT})"
+            )
+        )
+        if ad_hoc:
+            console.print(
+                Text(
+                    f"profile '{profile.name}' is not in {settings.profiles_file.name}: "
+                    "playing it as an ad-hoc profile with no vars"
+                )
+            )
+        if DEMO_SITE_VARIABLE in extra:
+            console.print(Text(f"demo site: {extra[DEMO_SITE_VARIABLE]} (as {{demo_site}})"))
+        if trace is not None:
+            trace.parent.mkdir(parents=True, exist_ok=True)
+        await engine.play_task(run.task_id, scenario, trace_path=trace)
+
+        await run.refresh_from_db()
+        # A failed try's trace is kept even without --trace (in DATA_DIR/artifacts).
+        kept = Path(run.trace_path) if run.trace_path else trace
+        _show_files(console, settings.states_dir / f"{profile.name}.json", kept)
+        return 0 if run.status == RunStatus.succeeded else 1
+
+
+def _show_files(console: Console, state: Path, trace: Path | None) -> None:
+    if state.is_file():
+        console.print(Text(f"storage state: {state}"))
+    if trace is not None and trace.is_file():
+        console.print(Text(f"trace: {trace} (to view it: playwright show-trace {trace})"))
+
+
+def _find_scenario(
+    name: str, sources: Sequence[tuple[Path, ScenarioCatalog]]
+) -> tuple[Scenario, Path]:
+    """The scenario from the first folder that has it, and that folder."""
+    for folder, scenarios in sources:
+        if name in scenarios.valid:
+            return scenarios.valid[name], folder
+        if name in scenarios.invalid:
+            raise UsageError(f"scenario '{shown(name)}' is invalid: {scenarios.invalid[name]}")
+    folders = " nor ".join(f"{_shown(folder)}/" for folder, _ in sources)
+    available = sorted({known for _, scenarios in sources for known in scenarios.valid})
+    raise UsageError(
+        f"unknown scenario '{shown(name)}': not in {folders}; "
+        f"available: {', '.join(available) or 'none'}"
+    )
+
+
+def _shown(folder: Path) -> Path:
+    """The folder relative to the working directory when it is inside it."""
+    try:
+        return folder.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return folder
+
+
+def _choose_profile(catalog: Catalog, name: str) -> tuple[ProfileConfig, bool]:
+    """The profile of the profiles file, or else an ad-hoc one (True) with that name."""
+    if name in catalog.profiles:
+        return catalog.profiles[name], False
+    try:
+        return ProfileConfig(name=name), True
+    except ValidationError:
+        raise UsageError(
+            f"'{shown(name)}' cannot be a profile name: use letters, digits, _ and - "
+            "(at most 32 characters)"
+        ) from None
+
+
+async def _record(profile: ProfileConfig, scenario: Scenario, *, ad_hoc: bool) -> WarmupRun:
+    """The task and its one run, as `/warmup` records them, for the command line's chat."""
+    if ad_hoc:
+        # Inactive: a run needs a profile row, and the bot must not offer this one.
+        await Profile.update_or_create(
+            name=profile.name,
+            defaults={"tags": [], "vars": {}, "options": {}, "seed_state": None, "active": False},
+        )
+    row = await Profile.get(name=profile.name)
+    async with in_transaction():
+        task = await WarmupTask.create(
+            chat_id=COMMAND_LINE_CHAT, user_id=None, target=profile.name, scenario=scenario.name
+        )
+        return await WarmupRun.create(task=task, profile=row)
