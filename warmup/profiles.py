@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from models import Profile
+from warmup.yaml_keys import key_lines
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_PATH = 1024  # the database column that keeps a profile's seed_state
@@ -144,27 +145,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == _MERGE_TAG:
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-        except TypeError:  # unhashable: construct_mapping reports it
-            continue
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        seen.add(key)
+    key_lines(loader, node, problem="duplicate key")
     return loader.construct_mapping(node)
 
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 

@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from warmup.yaml_keys import key_lines
+
 ACTIONS = ("goto", "wait", "scroll", "click", "type", "press", "expect", "repeat")
 MODIFIERS = ("timeout", "optional", "probability")
 TOP_LEVEL_KEYS = ("name", "description", "vars", "steps")
@@ -362,32 +364,13 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader that keeps line numbers and refuses duplicate keys."""
 
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Any:
     data = _YamlDict()
     data.line = node.start_mark.line + 1
     yield data
-    key_lines: dict[Any, int] = {}
-    for key_node, _value_node in node.value:
-        if key_node.tag == _MERGE_TAG:
-            continue
-        key = loader.construct_object(key_node)
-        try:
-            duplicate = key in key_lines
-        except TypeError:  # unhashable: construct_mapping reports it
-            continue
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"found duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        key_lines[key] = key_node.start_mark.line + 1
+    lines = key_lines(loader, node)
     data.update(loader.construct_mapping(node))
-    data.key_lines = key_lines
+    data.key_lines = lines
 
 
 def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> Any:
