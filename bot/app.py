@@ -29,7 +29,7 @@ from handlers import get_routers
 from handlers.help import bot_commands
 from handlers.keyboards import resume_keyboard
 from handlers.schedules import schedule_error_text
-from models import TaskStatus, WarmupTask
+from models import COMMAND_LINE_CHAT, TaskStatus, WarmupTask
 from warmup.browser import BrowserPool
 from warmup.catalog import Catalog, ScenarioChoiceError
 from warmup.engine import Engine
@@ -171,7 +171,9 @@ class Application:
         self, tasks: TaskService, reporter: ProgressReporter, i18n: I18n
     ) -> None:
         """Tell the chats about tasks a crash left running; with AUTO_RESUME, resume them all."""
-        crashed = await tasks.mark_interrupted()
+        crashed = [
+            task for task in await tasks.mark_interrupted() if task.chat_id != COMMAND_LINE_CHAT
+        ]
         for task in crashed:
             if task.progress_message_id is not None:
                 await reporter.refresh(task.id, task.chat_id, task.progress_message_id)
@@ -189,7 +191,10 @@ class Application:
                         resume_keyboard(task.id),
                     )
             return
-        for task in await WarmupTask.filter(status=TaskStatus.interrupted).order_by("id"):
+        interrupted = WarmupTask.filter(status=TaskStatus.interrupted).exclude(
+            chat_id=COMMAND_LINE_CHAT
+        )
+        for task in await interrupted.order_by("id"):
             try:
                 await tasks.resume(task)
             except (TaskError, ScenarioChoiceError) as error:

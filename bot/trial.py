@@ -30,7 +30,7 @@ from bot.runtime import open_engine, open_storage
 from bot.settings import Settings, SettingsError, load_settings
 from bot.static_site import serve_folder
 from bot.terminal import TerminalConsole, TerminalDisplay, expected_steps, log_handler
-from models import Profile, RunStatus, WarmupRun, WarmupTask
+from models import COMMAND_LINE_CHAT, Profile, RunStatus, WarmupRun, WarmupTask
 from warmup.browser import BrowserNotFound
 from warmup.catalog import Catalog
 from warmup.checks import missing_variables
@@ -42,7 +42,6 @@ from warmup.targets import shown
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEMO_SITE_DIR = EXAMPLES_DIR / "demo-site"
 DEMO_SITE_VARIABLE = "demo_site"
-COMMAND_LINE_CHAT = 0
 """The chat id of tasks started from the command line: no Telegram chat has it."""
 
 

@@ -2,6 +2,7 @@
 
 from models.entities import (
     ACTIVE_TASK_STATUSES,
+    COMMAND_LINE_CHAT,
     FINISHED_RUN_STATUSES,
     Profile,
     RunStatus,
@@ -13,6 +14,7 @@ from models.entities import (
 
 __all__ = [
     "ACTIVE_TASK_STATUSES",
+    "COMMAND_LINE_CHAT",
     "FINISHED_RUN_STATUSES",
     "Profile",
     "RunStatus",

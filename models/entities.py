@@ -30,6 +30,8 @@ FINISHED_RUN_STATUSES = frozenset(
     {RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled, RunStatus.interrupted}
 )
 ACTIVE_TASK_STATUSES = frozenset({TaskStatus.pending, TaskStatus.running})
+COMMAND_LINE_CHAT = 0
+"""The chat id of tasks started by `python -m bot try`: there is no chat to tell."""
 
 
 class Profile(Model):

@@ -6,7 +6,7 @@ import asyncio
 import io
 import zipfile
 
-from models import RunStatus, TaskStatus, WarmupRun, WarmupTask
+from models import COMMAND_LINE_CHAT, RunStatus, TaskStatus, WarmupRun, WarmupTask
 from tests.conftest import ADMIN_ID, CHAT_ID, SMOKE, StartBot
 from warmup.events import RunFinished, RunStarted
 
@@ -340,3 +340,26 @@ async def test_the_trace_button_sends_the_failed_runs_playwright_trace(
     (harness.settings.artifacts_dir / "task1-bad-1.zip").unlink()
     answer = await chat.press(failure, "Trace")
     assert answer is not None and "gone" in answer
+
+
+async def test_a_command_line_task_left_running_is_marked_but_no_chat_is_told(
+    start_bot: StartBot,
+) -> None:
+    harness = await start_bot(profiles=["alice"], scenarios={"smoke": SMOKE})
+    with harness.db():
+        await WarmupTask.create(
+            chat_id=COMMAND_LINE_CHAT, target="alice", scenario="smoke", status="running"
+        )
+    await harness.app.stop()
+
+    restarted = await start_bot(profiles=["alice"], scenarios={"smoke": SMOKE}, auto_resume=True)
+    await restarted.chat.send("/help")
+    await restarted.chat.wait_for_reply()
+    await asyncio.sleep(0.5)  # the notices of a restart are queued before polling starts
+    with restarted.db():
+        task = await WarmupTask.get(chat_id=COMMAND_LINE_CHAT)
+        assert task.status == TaskStatus.interrupted
+    sent_to = {
+        call.params.get("chat_id") for call in restarted.fake.calls if call.method == "sendMessage"
+    }
+    assert COMMAND_LINE_CHAT not in sent_to
