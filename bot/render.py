@@ -13,7 +13,6 @@ from warmup.views import RunView, TaskView
 MAX_PROFILE_LINES = 20
 BAR_WIDTH = 16
 ERROR_PREVIEW = 90
-CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
 
 RUN_ICONS = {

@@ -42,7 +42,6 @@ from warmup.targets import shown
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEMO_SITE_DIR = EXAMPLES_DIR / "demo-site"
 DEMO_SITE_VARIABLE = "demo_site"
-"""The chat id of tasks started from the command line: no Telegram chat has it."""
 
 
 class UsageError(Exception):

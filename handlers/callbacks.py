@@ -50,3 +50,14 @@ class RunActionKind(StrEnum):
 class RunAction(CallbackData, prefix="r"):
     action: RunActionKind
     run_id: RecordId
+
+
+class ScheduleActionKind(StrEnum):
+    pause = "p"
+    resume = "r"
+    delete = "d"
+
+
+class ScheduleAction(CallbackData, prefix="s"):
+    action: ScheduleActionKind
+    schedule_id: RecordId

@@ -7,11 +7,9 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.render import RUN_ICONS, fit, run_status_word, shorten
+from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, run_status_word, shorten
 from models import Profile, WarmupRun
 from warmup.catalog import Catalog
-
-MESSAGE_LIMIT = 4096
 
 
 async def show_profiles(message: Message, catalog: Catalog) -> None:

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from aiogram import Router, html
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.arguments import ArgumentError
-from handlers.callbacks import RecordId
+from handlers.callbacks import ScheduleAction, ScheduleActionKind
 from handlers.schedule_arguments import parse_schedule_args, schedule_usage
 from models import Schedule
 from warmup import i18n
@@ -35,17 +33,6 @@ logger = logging.getLogger(__name__)
 
 MAX_SCHEDULES_PER_CHAT = 20
 SHOWN_TARGET = 100
-
-
-class ScheduleActionKind(StrEnum):
-    pause = "p"
-    resume = "r"
-    delete = "d"
-
-
-class ScheduleAction(CallbackData, prefix="s"):
-    action: ScheduleActionKind
-    schedule_id: RecordId
 
 
 def format_moment(moment: datetime | None) -> str:

@@ -23,18 +23,18 @@ from aiohttp import ClientError
 
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, import_usage, parse_import_args
-from models import Profile, RunStatus, WarmupRun
+from models import Profile
 from models.writes import retry_write
 from warmup.catalog import Catalog
 from warmup.state_store import StateStore, StorageState, UnusableState, check_state
-from warmup.targets import shown
+from warmup.targets import listed, shown
+from warmup.tasks import active_runs
 
 logger = logging.getLogger(__name__)
 
 MAX_STATE_BYTES = 5 * 1024 * 1024
 """Far above any real storage state, far below the Bot API's 20 MB download limit."""
 DOWNLOAD_TIMEOUT = 60
-KNOWN_SHOWN = 20
 
 
 class ImportRefused(Exception):
@@ -106,12 +106,9 @@ def _profile_name(args: str | None, catalog: Catalog) -> str:
     except ArgumentError as error:
         raise ImportRefused(f"{html.quote(str(error))}\n\n{import_usage()}") from None
     if name not in catalog.profiles:
-        known = list(catalog.profiles)
-        listed = ", ".join(known[:KNOWN_SHOWN]) or _("none yet")
-        if len(known) > KNOWN_SHOWN:
-            listed += " " + _("and {count} more").format(count=len(known) - KNOWN_SHOWN)
+        known = listed(list(catalog.profiles)) or _("none yet")
         unknown = _("unknown profile: {name}; known: {known}").format(
-            name=html.quote(shown(name)), known=html.quote(listed)
+            name=html.quote(shown(name)), known=html.quote(known)
         )
         raise ImportRefused(f"{unknown}\n\n{import_usage()}")
     return name
@@ -119,17 +116,13 @@ def _profile_name(args: str | None, catalog: Catalog) -> str:
 
 async def _refuse_if_busy(name: str) -> None:
     """A running profile saves its own state when it finishes, over the imported one."""
-    busy = (
-        await WarmupRun.filter(profile__name=name, status__in=[RunStatus.running, RunStatus.queued])
-        .order_by("id")
-        .first()
-    )
-    if busy is not None:
+    busy = await active_runs([name])
+    if busy:
         raise ImportRefused(
             _(
                 "{name} is running; import after it finishes "
                 "(task #{task_id}; /cancel {task_id} stops it)."
-            ).format(name=html.quote(name), task_id=busy.task_id)
+            ).format(name=html.quote(name), task_id=busy[0].task_id)
         )
 
 

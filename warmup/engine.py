@@ -97,9 +97,6 @@ class Engine:
     def events(self) -> EventBus:
         return self._events
 
-    def is_running(self, task_id: int) -> bool:
-        return task_id in self._tasks
-
     def submit(self, task_id: int, scenario: Scenario) -> None:
         """Start playing the task's queued runs in the background."""
         if task_id in self._tasks:
@@ -118,11 +115,6 @@ class Engine:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         return True
-
-    async def wait(self, task_id: int) -> None:
-        runner = self._tasks.get(task_id)
-        if runner is not None:
-            await asyncio.gather(runner, return_exceptions=True)
 
     async def play_task(
         self, task_id: int, scenario: Scenario, *, trace_path: Path | None = None

@@ -84,9 +84,6 @@ class EventBus:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def unsubscribe(self, listener: Listener) -> None:
-        self._listeners.remove(listener)
-
     def emit(self, event: Event) -> None:
         for listener in list(self._listeners):
             try:

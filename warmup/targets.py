@@ -53,7 +53,7 @@ def resolve_target(target: str, profiles: Mapping[str, ProfileConfig]) -> list[s
         )
         raise TargetError(
             template.format(
-                names=_limited([shown(name) for name in unknown]), known=_limited(list(profiles))
+                names=listed([shown(name) for name in unknown]), known=listed(list(profiles))
             )
         )
     return list(dict.fromkeys(names))
@@ -71,10 +71,11 @@ def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
 
 def _tags(profiles: Mapping[str, ProfileConfig]) -> str:
     tags = sorted({tag for profile in profiles.values() for tag in profile.tags})
-    return _limited([shown(tag) for tag in tags]) if tags else _("none")
+    return listed([shown(tag) for tag in tags]) if tags else _("none")
 
 
-def _limited(items: Sequence[str], limit: int = 20) -> str:
+def listed(items: Sequence[str], limit: int = 20) -> str:
+    """The first `limit` items, comma-separated, and how many more there are."""
     joined = ", ".join(items[:limit])
     if len(items) <= limit:
         return joined

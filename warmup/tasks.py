@@ -25,6 +25,18 @@ from warmup.targets import resolve_target
 CANCELLABLE_TASK_STATUSES = frozenset({*ACTIVE_TASK_STATUSES, TaskStatus.interrupted})
 
 
+async def active_runs(profile_names: Sequence[str]) -> list[WarmupRun]:
+    """The queued or running runs of these profiles, in any task, oldest first."""
+    return (
+        await WarmupRun.filter(
+            profile__name__in=list(profile_names),
+            status__in=[RunStatus.queued, RunStatus.running],
+        )
+        .order_by("id")
+        .prefetch_related("profile")
+    )
+
+
 class TaskError(ValueError):
     """The operation cannot be done; the message says why, in the operator's words."""
 
@@ -165,11 +177,7 @@ class TaskService:
         """
         scenario = self._catalog.scenario(schedule.scenario)
         names = resolve_target(schedule.target, self._catalog.profiles)
-        busy = set(
-            await WarmupRun.filter(
-                profile__name__in=names, status__in=[RunStatus.queued, RunStatus.running]
-            ).values_list("profile__name", flat=True)
-        )
+        busy = {run.profile.name for run in await active_runs(names)}
         free = [name for name in names if name not in busy]
         if not free:
             return None
