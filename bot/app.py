@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 
-from aiogram import Bot, Dispatcher, html
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -22,32 +21,35 @@ from tortoise.context import TortoiseContext
 from bot.auth import AdminOnly
 from bot.delivery import Undelivered, deliver
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, LanguageMiddleware, create_i18n, install
+from bot.outbox import OutboxSender
+from bot.pacing import PacedRequests, Pacer, TelegramLimits
 from bot.progress import ProgressReporter
 from bot.runtime import open_engine, open_storage
 from bot.settings import Settings
 from handlers import get_routers
 from handlers.help import bot_commands
-from handlers.keyboards import resume_keyboard
-from handlers.schedules import schedule_error_text
-from models import COMMAND_LINE_CHAT, TaskStatus, WarmupTask
+from models import COMMAND_LINE_CHAT, NoticeKind, Schedule, TaskStatus, WarmupTask
 from warmup.browser import BrowserPool
 from warmup.catalog import Catalog, ScenarioChoiceError
 from warmup.engine import Engine
 from warmup.events import EventBus
-from warmup.i18n import _
+from warmup.leases import bot_owner
+from warmup.ledger import Ledger
 from warmup.scheduler import Scheduler
 from warmup.tasks import TaskError, TaskService
 
 logger = logging.getLogger(__name__)
 
 
-def create_bot(settings: Settings) -> Bot:
+def create_bot(settings: Settings, pacer: Pacer) -> Bot:
+    """The bot, every call of which goes through `pacer` (bot.pacing)."""
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is not set")
     session = AiohttpSession(
         api=TelegramAPIServer.from_base(settings.telegram_api_url),
         timeout=settings.telegram_timeout,
     )
+    session.middleware(PacedRequests(pacer))
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,
@@ -63,9 +65,12 @@ def create_dispatcher(settings: Settings, i18n: I18n, **services: object) -> Dis
     return dispatcher
 
 
-def worded(i18n: I18n, language: str, text: Callable[[], str]) -> str:
-    with i18n.use_locale(language):
-        return text()
+def telegram_limits(settings: Settings) -> TelegramLimits:
+    return TelegramLimits(
+        private_chat_per_second=settings.telegram_private_chat_rate,
+        group_per_minute=settings.telegram_group_rate,
+        overall_per_second=settings.telegram_overall_rate,
+    )
 
 
 async def register_commands(bot: Bot, i18n: I18n) -> None:
@@ -80,7 +85,7 @@ async def register_commands(bot: Bot, i18n: I18n) -> None:
                     commands, language_code=code
                 ),
                 what=f"command list ({language})",
-                patience=10,
+                wait=10,
             )
         except Undelivered:
             logger.warning("Telegram unreachable: the command list was not registered")
@@ -96,6 +101,7 @@ class Application:
         self.engine: Engine | None = None
         self.browser: BrowserPool | None = None
         self.dispatcher: Dispatcher | None = None
+        self._stopping = False
 
     async def run(self) -> None:
         settings = self.settings
@@ -113,32 +119,50 @@ class Application:
                 report.scenarios,
                 report.invalid_scenarios,
             )
-
-            bot = create_bot(settings)
-            stack.push_async_callback(bot.session.close)
             events = EventBus()
-            self.browser, self.engine = await open_engine(settings, events, stack)
+            alert_chats = [settings.alert_chat_id] if settings.alert_chat_id is not None else []
+            ledger = Ledger(events, alert_chat_ids=alert_chats)
+            owner = bot_owner()
+            # Recovery comes first: nothing (a schedule, a command, AUTO_RESUME) may start
+            # work before what a stop left unfinished is marked interrupted.
+            await ledger.recover(
+                owner, lease_ttl=settings.lease_ttl, auto_resume=settings.auto_resume
+            )
+
+            pacer = Pacer(telegram_limits(settings))
+            bot = create_bot(settings, pacer)
+            stack.push_async_callback(bot.session.close)
+            runtime = await open_engine(settings, ledger, owner, stack)
+            self.browser, self.engine = runtime.browser, runtime.engine
             reporter = ProgressReporter(
-                bot,
-                self.engine.current_steps,
-                i18n,
-                interval=settings.progress_interval,
-                alert_chat_id=settings.alert_chat_id,
+                bot, self.engine.current_steps, i18n, interval=settings.progress_interval
             )
             events.subscribe(reporter)
+            await reporter.take_up_unfinished()
             reporter.start()
             stack.push_async_callback(reporter.close)
+            sender = OutboxSender(bot, pacer, i18n, retry_interval=settings.progress_interval)
+            events.subscribe(sender)
+            sender.start()
+            stack.push_async_callback(sender.close)
             stack.push_async_callback(self.engine.shutdown)
 
-            tasks = TaskService(self.engine, catalog)
-            scheduler = Scheduler(
-                tasks,
-                on_started=lambda task: reporter.open_message(task.id, task.chat_id),
-                on_error=lambda schedule, reason: reporter.notify(
+            tasks = TaskService(ledger, self.engine, catalog)
+            if settings.auto_resume:
+                await self._resume_interrupted(tasks, ledger)
+
+            async def schedule_failed(schedule: Schedule, reason: str) -> None:
+                await ledger.queue_notice(
                     schedule.chat_id,
-                    worded(i18n, schedule.language, lambda: schedule_error_text(schedule, reason)),
-                ),
-            )
+                    NoticeKind.schedule_failed,
+                    schedule.language,
+                    schedule_id=schedule.id,
+                    scenario=schedule.scenario,
+                    target=schedule.target,
+                    reason=reason,
+                )
+
+            scheduler = Scheduler(tasks, schedule_failed)
             scheduler.start()
             stack.push_async_callback(scheduler.close)
             self.dispatcher = create_dispatcher(
@@ -146,12 +170,11 @@ class Application:
                 i18n,
                 catalog=catalog,
                 engine=self.engine,
+                leases=runtime.leases,
                 tasks=tasks,
-                reporter=reporter,
                 scheduler=scheduler,
             )
             await register_commands(bot, i18n)
-            await self._after_restart(tasks, reporter, i18n)
             self.dispatcher.startup.register(self._on_startup)
             await self.dispatcher.start_polling(
                 bot, handle_signals=self._handle_signals, close_bot_session=False
@@ -163,34 +186,15 @@ class Application:
         logger.info("polling for updates")
 
     async def stop(self) -> None:
-        """Stop taking updates; `run()` then closes everything and returns."""
-        if self.dispatcher is not None:
+        """Stop taking updates; `run()` then closes everything and returns. Asking twice
+        is asking once."""
+        if self.dispatcher is not None and not self._stopping:
+            self._stopping = True
             await self.dispatcher.stop_polling()
 
-    async def _after_restart(
-        self, tasks: TaskService, reporter: ProgressReporter, i18n: I18n
-    ) -> None:
-        """Tell the chats about tasks a crash left running; with AUTO_RESUME, resume them all."""
-        crashed = [
-            task for task in await tasks.mark_interrupted() if task.chat_id != COMMAND_LINE_CHAT
-        ]
-        for task in crashed:
-            if task.progress_message_id is not None:
-                await reporter.refresh(task.id, task.chat_id, task.progress_message_id)
-        if not self.settings.auto_resume:
-            for task in crashed:
-                logger.info("task %d was interrupted by a stop of the bot", task.id)
-                with i18n.use_locale(task.language):
-                    reporter.notify(
-                        task.chat_id,
-                        "⏸ "
-                        + _(
-                            "Warmup #{task_id} was interrupted when the bot stopped. "
-                            "Resume plays the profiles that had not finished."
-                        ).format(task_id=task.id),
-                        resume_keyboard(task.id),
-                    )
-            return
+    async def _resume_interrupted(self, tasks: TaskService, ledger: Ledger) -> None:
+        """AUTO_RESUME: every interrupted task of a chat is resumed through the front door;
+        one that cannot be is told to its chat."""
         interrupted = WarmupTask.filter(status=TaskStatus.interrupted).exclude(
             chat_id=COMMAND_LINE_CHAT
         )
@@ -198,23 +202,13 @@ class Application:
             try:
                 await tasks.resume(task)
             except (TaskError, ScenarioChoiceError) as error:
-                with i18n.use_locale(task.language):
-                    reporter.notify(
-                        task.chat_id,
-                        "⏸ "
-                        + _(
-                            "Warmup #{task_id} was interrupted and could not be resumed: {error}"
-                        ).format(task_id=task.id, error=html.quote(str(error))),
-                    )
+                logger.warning("task %d not resumed: %s", task.id, error)
+                await ledger.queue_notice(
+                    task.chat_id,
+                    NoticeKind.resume_refused,
+                    task.language,
+                    task_id=task.id,
+                    error=str(error),
+                )
                 continue
             logger.info("task %d resumed (AUTO_RESUME)", task.id)
-            with i18n.use_locale(task.language):
-                reporter.notify(
-                    task.chat_id,
-                    "▶️ "
-                    + _(
-                        "Warmup #{task_id} was interrupted when the bot stopped; "
-                        "resuming it (AUTO_RESUME)."
-                    ).format(task_id=task.id),
-                )
-            reporter.open_message(task.id, task.chat_id)

@@ -1,10 +1,14 @@
-"""Calling Telegram from background work: wait out flood limits and outages, boundedly."""
+"""Calling Telegram from background work: one call, a bounded patience, a plain verdict.
+
+The waiting itself (limits, 429 holds, retries of server errors) is the session
+middleware's (`bot.pacing`); here a caller learns how it ended: the result, None when
+Telegram refused the call for good, or Undelivered when it may work later, with the
+wait Telegram asked for when it asked for one.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -17,57 +21,50 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
+from bot.pacing import Held, patience
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_BACKOFF = 30.0
 NOT_MODIFIED = "message is not modified"
 
 
 class Undelivered(Exception):
-    """Telegram stayed unreachable (or kept saying "later") for longer than the patience."""
+    """Telegram did not take the call within its patience; it may later."""
 
-    def __init__(self, what: str, wait: float) -> None:
+    def __init__(self, what: str, wait: float | None) -> None:
         super().__init__(what)
         self.wait = wait
-        """Seconds Telegram asked for, or the backoff reached, before the next try."""
+        """Seconds Telegram asked to wait (a flood limit), or None for an outage or a
+        server error, which says nothing of when it ends."""
 
 
 def is_not_modified(error: TelegramBadRequest) -> bool:
     return NOT_MODIFIED in error.message
 
 
-async def deliver(call: Callable[[], Awaitable[T]], *, what: str, patience: float) -> T | None:
-    """Run one Bot API call until it lands; None when Telegram refuses it for good.
+async def deliver(call: Callable[[], Awaitable[T]], *, what: str, wait: float) -> T | None:
+    """Run one Bot API call, waiting at most `wait` seconds for its turn and retries.
 
-    A 429 is waited out as its `retry_after` says; server errors, time-outs and
-    refused connections back off exponentially; "message is not modified"
-    counts as done. Past `patience` seconds this raises Undelivered, so a caller
-    decides what an outage costs: an edit is simply made later with newer
-    content, a notification waits in its queue.
-    """
-    deadline = time.monotonic() + patience
-    backoff = 1.0
-    while True:
-        try:
+    "message is not modified" counts as done (None)."""
+    try:
+        with patience(wait):
             return await call()
-        except TelegramRetryAfter as error:
-            wait = float(error.retry_after)
-        except TelegramEntityTooLarge as error:
+    except TelegramRetryAfter as error:
+        raise Undelivered(what, float(error.retry_after)) from None
+    except Held as held:
+        raise Undelivered(what, held.wait) from None
+    except TelegramEntityTooLarge as error:
+        logger.warning("%s refused: %s", what, error.message)
+        return None
+    except (TelegramServerError, TelegramNetworkError) as error:
+        logger.info("%s failed: %s", what, type(error).__name__)
+        raise Undelivered(what, None) from None
+    except TelegramBadRequest as error:
+        if not is_not_modified(error):
             logger.warning("%s refused: %s", what, error.message)
-            return None
-        except (TelegramServerError, TelegramNetworkError) as error:
-            wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
-            logger.info("%s failed: %s", what, type(error).__name__)
-        except TelegramBadRequest as error:
-            if not is_not_modified(error):
-                logger.warning("%s refused: %s", what, error.message)
-            return None
-        except TelegramAPIError as error:
-            logger.warning("%s refused: %s", what, error.message)
-            return None
-        if time.monotonic() + wait > deadline:
-            raise Undelivered(what, wait)
-        logger.info("%s: retrying in %.1f s", what, wait)
-        await asyncio.sleep(wait)
+        return None
+    except TelegramAPIError as error:
+        logger.warning("%s refused: %s", what, error.message)
+        return None

@@ -7,16 +7,26 @@ knows of Telegram, so `try` runs without a token.
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 from playwright.async_api import async_playwright
 from tortoise.context import TortoiseContext
 
 from bot.settings import Settings
 from models.database import open_database
+from warmup.attempt import AttemptConfig, BrowserAttempt
 from warmup.browser import BrowserPool, find_executable
 from warmup.engine import Engine, EngineConfig
-from warmup.events import EventBus
+from warmup.leases import LeaseKeeper
+from warmup.ledger import Ledger
 from warmup.state_store import StateStore
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    browser: BrowserPool
+    leases: LeaseKeeper
+    engine: Engine
 
 
 async def open_storage(settings: Settings, stack: AsyncExitStack) -> TortoiseContext:
@@ -26,9 +36,10 @@ async def open_storage(settings: Settings, stack: AsyncExitStack) -> TortoiseCon
 
 
 async def open_engine(
-    settings: Settings, events: EventBus, stack: AsyncExitStack
-) -> tuple[BrowserPool, Engine]:
-    """Chromium, started, and the engine that plays in it; Chromium closes with `stack`.
+    settings: Settings, ledger: Ledger, owner: str, stack: AsyncExitStack
+) -> Runtime:
+    """Chromium, started, and the engine that plays in it under the lease holder `owner`;
+    Chromium and the lease renewal close with `stack`.
 
     The engine's `shutdown` is left to the caller: it pushes it after its own listeners'
     clean-up, so that they still hear of the runs the shutdown interrupts.
@@ -41,9 +52,16 @@ async def open_engine(
     )
     await browser.start()
     stack.push_async_callback(browser.close)
-    engine = Engine(
+    leases = LeaseKeeper(owner, ttl=settings.lease_ttl)
+    play = BrowserAttempt(
         browser,
         StateStore(settings.states_dir),
+        AttemptConfig(run_timeout=settings.run_timeout, artifacts_dir=settings.artifacts_dir),
+    )
+    engine = Engine(
+        ledger,
+        leases,
+        play,
         EngineConfig(
             max_concurrency=settings.max_concurrency,
             run_timeout=settings.run_timeout,
@@ -53,7 +71,9 @@ async def open_engine(
             artifacts_max_bytes=int(settings.artifacts_max_mb * 1024 * 1024),
             retry_delay=settings.retry_delay,
         ),
-        events,
     )
-    engine.prune_artifacts()
-    return browser, engine
+    leases.on_lost = engine.lease_lost
+    leases.start()
+    stack.push_async_callback(leases.close)
+    await engine.prune_artifacts()
+    return Runtime(browser, leases, engine)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     artifacts_max_age_days: float = Field(default=14, gt=0)
     artifacts_max_mb: float = Field(default=500, gt=0)
     telegram_timeout: float = Field(default=60, gt=0)
+    telegram_private_chat_rate: float = Field(default=1.0, gt=0)
+    telegram_group_rate: float = Field(default=20.0, gt=0)
+    telegram_overall_rate: float = Field(default=30.0, gt=0)
+    lease_ttl: float = Field(default=30, ge=3)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

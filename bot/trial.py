@@ -1,8 +1,11 @@
 """`python -m bot try <scenario> --profile NAME`: one warmup played here, without Telegram.
 
-It runs on the bot's own parts (`bot.runtime`: database, Chromium, engine) with the
-terminal display as the engine's listener. The task is recorded like any other, with chat
-id 0, which stands for the command line: it belongs to no chat, so `/tasks` never lists it.
+It runs on the bot's own parts (`bot.runtime`: database, ledger, Chromium, engine) with
+the terminal display as the engine's listener, and starts its task through the same front
+door as the chat (`warmup.tasks.TaskService`). The task is recorded like any other, with
+chat id 0, which stands for the command line: it belongs to no chat, so `/tasks` never
+lists it. Its run holds the profile's lease like any run, so the bot and `try` never play
+one profile at once; a profile the bot is busy with is refused.
 
 The demo site (`examples/demo-site/`) is always served on 127.0.0.1 while `try` runs, and
 its address is every scenario's default for `{demo_site}`.
@@ -23,21 +26,22 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
-from tortoise.transactions import in_transaction
 
 from bot.logs import configure_logging
 from bot.runtime import open_engine, open_storage
 from bot.settings import Settings, SettingsError, load_settings
 from bot.static_site import serve_folder
 from bot.terminal import TerminalConsole, TerminalDisplay, expected_steps, log_handler
-from models import COMMAND_LINE_CHAT, Profile, RunStatus, WarmupRun, WarmupTask
+from models import COMMAND_LINE_CHAT, RunStatus, WarmupRun
 from warmup.browser import BrowserNotFound
 from warmup.catalog import Catalog
-from warmup.checks import missing_variables
 from warmup.events import EventBus
+from warmup.leases import process_owner
+from warmup.ledger import Ledger
 from warmup.profiles import ProfileConfig
 from warmup.scenario import Scenario, ScenarioCatalog, load_scenarios
 from warmup.targets import shown
+from warmup.tasks import TaskError, TaskService
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEMO_SITE_DIR = EXAMPLES_DIR / "demo-site"
@@ -90,28 +94,31 @@ async def _try(
         )
         scenario = dataclasses.replace(scenario, vars=MappingProxyType({**extra, **scenario.vars}))
         profile, ad_hoc = _choose_profile(catalog, profile_name)
-        problems = missing_variables(scenario, [profile])
-        if problems:
-            raise UsageError(problems[0])
 
         events = EventBus()
+        ledger = Ledger(events)
         display = TerminalDisplay(console, expected=expected_steps(scenario.steps))
         events.subscribe(display)
         try:
-            _, engine = await open_engine(settings, events, stack)
+            runtime = await open_engine(settings, ledger, process_owner("try"), stack)
         except PlaywrightError as error:
             needs = "" if settings.headless else " (a headed browser needs a display)"
             reason = error.message.strip().splitlines()[0] if error.message.strip() else "?"
             raise UsageError(f"Chromium did not start{needs}: {reason}") from None
         stack.callback(display.close)
-        stack.push_async_callback(engine.shutdown)
+        stack.push_async_callback(runtime.engine.shutdown)
+        tasks = TaskService(ledger, runtime.engine, catalog)
 
-        # Recorded only now that it can run: a task that never starts would stay pending.
-        run = await _record(profile, scenario, ad_hoc=ad_hoc)
+        if trace is not None:
+            trace.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            task = await tasks.start_command_line(profile, scenario, trace_path=trace)
+        except TaskError as error:
+            raise UsageError(str(error)) from None
         console.print(
             Text(
                 f"scenario {scenario.name} (from {_shown(folder)}/) · profile {profile.name} · "
-                f"task #{run.task_id}, recorded for the command line (chat {COMMAND_LINE_CHAT})"
+                f"task #{task.id}, recorded for the command line (chat {COMMAND_LINE_CHAT})"
             )
         )
         if ad_hoc:
@@ -123,11 +130,13 @@ async def _try(
             )
         if DEMO_SITE_VARIABLE in extra:
             console.print(Text(f"demo site: {extra[DEMO_SITE_VARIABLE]} (as {{demo_site}})"))
-        if trace is not None:
-            trace.parent.mkdir(parents=True, exist_ok=True)
-        await engine.play_task(run.task_id, scenario, trace_path=trace)
+        try:
+            await runtime.engine.finished(task.id)
+        except asyncio.CancelledError:
+            await tasks.cancel(task)
+            raise
 
-        await run.refresh_from_db()
+        run = await WarmupRun.get(task_id=task.id)
         # A failed try's trace is kept even without --trace (in DATA_DIR/artifacts).
         kept = Path(run.trace_path) if run.trace_path else trace
         _show_files(console, settings.states_dir / f"{profile.name}.json", kept)
@@ -177,19 +186,3 @@ def _choose_profile(catalog: Catalog, name: str) -> tuple[ProfileConfig, bool]:
             f"'{shown(name)}' cannot be a profile name: use letters, digits, _ and - "
             "(at most 32 characters)"
         ) from None
-
-
-async def _record(profile: ProfileConfig, scenario: Scenario, *, ad_hoc: bool) -> WarmupRun:
-    """The task and its one run, as `/warmup` records them, for the command line's chat."""
-    if ad_hoc:
-        # Inactive: a run needs a profile row, and the bot must not offer this one.
-        await Profile.update_or_create(
-            name=profile.name,
-            defaults={"tags": [], "vars": {}, "options": {}, "seed_state": None, "active": False},
-        )
-    row = await Profile.get(name=profile.name)
-    async with in_transaction():
-        task = await WarmupTask.create(
-            chat_id=COMMAND_LINE_CHAT, user_id=None, target=profile.name, scenario=scenario.name
-        )
-        return await WarmupRun.create(task=task, profile=row)

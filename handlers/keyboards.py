@@ -59,3 +59,16 @@ def resume_keyboard(task_id: int) -> InlineKeyboardMarkup:
         text=_("Resume"), callback_data=TaskAction(action=TaskActionKind.resume, task_id=task_id)
     )
     return builder.as_markup()
+
+
+def folded_failures_keyboard(task_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("Restart failed"),
+        callback_data=TaskAction(action=TaskActionKind.restart_failed, task_id=task_id),
+    )
+    builder.button(
+        text=_("Details"),
+        callback_data=TaskAction(action=TaskActionKind.details, task_id=task_id),
+    )
+    return builder.as_markup()

@@ -89,19 +89,19 @@ def schedule_keyboard(schedule: Schedule) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def schedule_error_text(schedule: Schedule, reason: str) -> str:
-    """The chat's notice when an occurrence could not start (wired in bot/app.py).
+def schedule_error_text(schedule_id: int, scenario: str, target: str, reason: str) -> str:
+    """The chat's notice when an occurrence could not start (sent from the outbox).
 
-    Worded by the scheduler, outside any update: so with the engine's translator
-    (warmup.i18n, English when none is installed), which cannot raise for want of an
-    update's I18n context as aiogram's gettext does."""
+    Worded outside any update: so with the engine's translator (warmup.i18n, English
+    when none is installed), which cannot raise for want of an update's I18n context as
+    aiogram's gettext does."""
     text = i18n._(
         "Schedule #{schedule_id} ({scenario} · {target}) could not start: {reason}. "
         "It stays; /schedules shows it."
     ).format(
-        schedule_id=schedule.id,
-        scenario=html.quote(schedule.scenario),
-        target=html.quote(shown(schedule.target, SHOWN_TARGET)),
+        schedule_id=schedule_id,
+        scenario=html.quote(scenario),
+        target=html.quote(shown(target, SHOWN_TARGET)),
         reason=html.quote(reason),
     )
     return f"⚠️ {text}"

@@ -26,6 +26,7 @@ from handlers.arguments import ArgumentError, import_usage, parse_import_args
 from models import Profile
 from models.writes import retry_write
 from warmup.catalog import Catalog
+from warmup.leases import LeaseKeeper
 from warmup.state_store import StateStore, StorageState, UnusableState, check_state
 from warmup.targets import listed, shown
 from warmup.tasks import active_runs
@@ -55,7 +56,12 @@ class _BoundedBuffer(io.BytesIO):
 
 
 async def import_session(
-    message: Message, command: CommandObject, bot: Bot, catalog: Catalog, settings: Settings
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    catalog: Catalog,
+    settings: Settings,
+    leases: LeaseKeeper,
 ) -> None:
     try:
         name = _profile_name(command.args, catalog)
@@ -67,19 +73,9 @@ async def import_session(
             raise ImportRefused(f"{no_file}\n\n{import_usage()}")
         await _refuse_if_busy(name)
         state = _parse(await _download(bot, document))
-        await _refuse_if_busy(name)  # a task may have started while the file came in
+        await _store(name, state, StateStore(settings.states_dir), leases)
     except ImportRefused as refusal:
         await message.answer(f"⚠️ {refusal}")
-        return
-    try:
-        # No await between the last check and this write: no run can start in between.
-        StateStore(settings.states_dir).save(name, state)
-    except OSError as error:
-        logger.error("could not store the imported state of %s: %s", name, error.strerror)
-        not_stored = _(
-            "The state of <b>{name}</b> could not be stored ({reason}); the previous one stays."
-        ).format(name=html.quote(name), reason=html.quote(error.strerror or type(error).__name__))
-        await message.answer(f"⚠️ {not_stored}")
         return
     expired = await Profile.filter(name=name, session_expired=True).exists()
     await retry_write(
@@ -112,6 +108,30 @@ def _profile_name(args: str | None, catalog: Catalog) -> str:
         )
         raise ImportRefused(f"{unknown}\n\n{import_usage()}")
     return name
+
+
+async def _store(name: str, state: StorageState, states: StateStore, leases: LeaseKeeper) -> None:
+    """Write the state while holding the profile's lease, so that no run (of this
+    process or another) starts from, or saves over, a half-imported state."""
+    profile_id = await Profile.get(name=name).values_list("id", flat=True)
+    if not await leases.try_acquire(profile_id, None):
+        raise ImportRefused(
+            _("{name} is playing; import after it finishes.").format(name=html.quote(name))
+        )
+    try:
+        await _refuse_if_busy(name)  # a task may have started while the file came in
+        await states.save_state(name, state)
+    except OSError as error:
+        logger.error("could not store the imported state of %s: %s", name, error.strerror)
+        raise ImportRefused(
+            _(
+                "The state of <b>{name}</b> could not be stored ({reason}); the previous one stays."
+            ).format(
+                name=html.quote(name), reason=html.quote(error.strerror or type(error).__name__)
+            )
+        ) from None
+    finally:
+        await leases.release(profile_id, None)
 
 
 async def _refuse_if_busy(name: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
@@ -19,10 +18,6 @@ from warmup.catalog import ScenarioChoiceError
 from warmup.engine import Engine
 from warmup.tasks import TaskError, TaskService
 from warmup.views import TaskView, load_task_view
-
-if TYPE_CHECKING:
-    from bot.progress import ProgressReporter
-
 
 LATEST_TASKS = 10
 DOCUMENT_LIMIT = 50 * 1024 * 1024
@@ -112,7 +107,6 @@ async def on_task_button(
     callback: CallbackQuery,
     callback_data: TaskAction,
     tasks: TaskService,
-    reporter: ProgressReporter,
     engine: Engine,
 ) -> None:
     chat_id = callback.message.chat.id if callback.message else None
@@ -130,11 +124,9 @@ async def on_task_button(
                 only_failed = callback_data.action == TaskActionKind.restart_failed
                 new_task = await tasks.restart(task, only_failed=only_failed, user_id=user_id)
                 await callback.answer(started(new_task.id))
-                reporter.open_message(new_task.id, chat_id)
             case TaskActionKind.resume:
                 resumed = await tasks.resume(task)
                 await callback.answer(_("Resuming {count} profile(s).").format(count=resumed))
-                reporter.open_message(task.id, chat_id)
             case TaskActionKind.details:
                 view = await load_task_view(task.id, engine.current_steps)
                 await callback.answer()
@@ -150,7 +142,6 @@ async def on_run_button(
     callback: CallbackQuery,
     callback_data: RunAction,
     tasks: TaskService,
-    reporter: ProgressReporter,
 ) -> None:
     chat_id = callback.message.chat.id if callback.message else None
     run = await WarmupRun.get_or_none(id=callback_data.run_id).prefetch_related("task", "profile")
@@ -166,7 +157,6 @@ async def on_run_button(
         await callback.answer(str(error)[:200], show_alert=True)
         return
     await callback.answer(started(new_task.id))
-    reporter.open_message(new_task.id, chat_id)
 
 
 async def send_trace(callback: CallbackQuery, run: WarmupRun, chat_id: int) -> None:

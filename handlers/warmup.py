@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -14,20 +12,18 @@ from warmup.catalog import ScenarioChoiceError
 from warmup.targets import TargetError
 from warmup.tasks import TaskError, TaskService
 
-if TYPE_CHECKING:
-    from bot.progress import ProgressReporter
-
 
 async def start_warmup(
     message: Message,
     command: CommandObject,
     tasks: TaskService,
-    reporter: ProgressReporter,
     i18n: I18n,
 ) -> None:
+    """The reply is the task's progress message, which the reporter sends when the
+    ledger announces the new task."""
     try:
         args = parse_warmup_args(command.args)
-        task = await tasks.start(
+        await tasks.start(
             chat_id=message.chat.id,
             user_id=message.from_user.id if message.from_user else None,
             target=args.target,
@@ -36,8 +32,6 @@ async def start_warmup(
         )
     except (ArgumentError, TargetError, ScenarioChoiceError, TaskError) as error:
         await message.answer(f"⚠️ {html.quote(str(error))}\n\n{warmup_usage()}")
-        return
-    reporter.open_message(task.id, message.chat.id)
 
 
 def create_router() -> Router:

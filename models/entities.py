@@ -1,4 +1,5 @@
-"""The tables: profiles, warmup tasks and the runs of one profile inside a task."""
+"""The tables: profiles, warmup tasks, the runs of one profile inside a task, the profile
+leases that keep a profile to one run at a time, and the outbox of notifications."""
 
 from __future__ import annotations
 
@@ -76,6 +77,11 @@ class WarmupTask(Model):
     scenario = fields.CharField(max_length=128)
     status = fields.CharEnumField(TaskStatus, default=TaskStatus.pending, max_length=16)
     progress_message_id = fields.BigIntField(null=True)
+    progress_final = fields.BooleanField(
+        default=False,
+        db_default=False,
+        description="the progress message shows the task's final state",
+    )
     language = fields.CharField(
         max_length=8, default="en", db_default="en", description="for its messages"
     )
@@ -141,4 +147,58 @@ class Schedule(Model):
 
     class Meta:
         table = "schedule"
+        ordering = ("id",)
+
+
+class ProfileLease(Model):
+    """The one run that may play a profile now, held for the run's whole attempt series.
+
+    The holder renews `expires_at` while it plays; a lease whose holder died simply expires
+    and is taken over. A row exists only while a lease is held. The same row keeps a
+    profile to one run between the bot and `python -m bot try` on one disk, and between
+    workers on many machines.
+    """
+
+    id = fields.IntField(primary_key=True)
+    profile: fields.OneToOneRelation[Profile] = fields.OneToOneField(
+        "models.Profile", related_name="lease", on_delete=fields.CASCADE
+    )
+    owner = fields.CharField(max_length=128, description="the process that holds it")
+    run: fields.ForeignKeyNullableRelation[WarmupRun] = fields.ForeignKeyField(
+        "models.WarmupRun", related_name="leases", null=True, on_delete=fields.SET_NULL
+    )
+    acquired_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "profile_lease"
+
+
+class NoticeKind(StrEnum):
+    run_failed = "run_failed"
+    task_interrupted = "task_interrupted"
+    resume_refused = "resume_refused"
+    schedule_failed = "schedule_failed"
+
+
+class OutboxMessage(Model):
+    """A notification for one chat, waiting until Telegram takes it.
+
+    Written in the same transaction as the status change that caused it and deleted only
+    once Telegram accepted it (or refused it for good), so neither a crash nor an outage
+    of Telegram loses it. The payload holds facts, not words: the bot words it in
+    `language` when it sends it.
+    """
+
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.BigIntField()
+    kind = fields.CharEnumField(NoticeKind, max_length=32)
+    task_id = fields.IntField(null=True, db_index=True)
+    language = fields.CharField(max_length=8, default="en")
+    payload = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    attempts = fields.IntField(default=0, description="sends Telegram did not take")
+
+    class Meta:
+        table = "outbox_message"
         ordering = ("id",)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tortoise.exceptions import DBConnectionError, OperationalError
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +23,14 @@ async def retry_write(operation: Callable[[], Awaitable[T]], *, what: str) -> T:
 
     SQLite answers "database is locked" when another process holds the write lock
     past the busy timeout; that, and a dropped connection to a server database, pass.
+    A broken constraint is an answer, not a failure: it is raised at once.
     """
     delay = FIRST_DELAY
     for attempt in range(1, WRITE_TRIES + 1):
         try:
             return await operation()
+        except IntegrityError:
+            raise
         except (OperationalError, DBConnectionError) as error:
             if attempt == WRITE_TRIES:
                 logger.error("%s failed %d times: %s", what, attempt, error)

@@ -133,6 +133,8 @@ class BotLauncher:
             PROFILES_FILE=str(self.root / "profiles.yaml"),
             SCENARIOS_DIR=str(self.root / "scenarios"),
             PROGRESS_INTERVAL="0.3",
+            TELEGRAM_PRIVATE_CHAT_RATE="50",
+            TELEGRAM_GROUP_RATE="3000",
             RETRY_DELAY="0.05",
             MAX_ATTEMPTS="1",
             MAX_CONCURRENCY="2",

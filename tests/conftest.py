@@ -114,6 +114,10 @@ async def start_bot(tmp_path: Path, fake: FakeTelegram, site: LocalSite) -> Asyn
             "profiles_file": tmp_path / "profiles.yaml",
             "scenarios_dir": tmp_path / "scenarios",
             "progress_interval": 0.3,
+            # Telegram's real per-chat pace (1 a second) would slow every test down; the
+            # pacing tests set it back.
+            "telegram_private_chat_rate": 50,
+            "telegram_group_rate": 3000,
             "retry_delay": 0.05,
             "max_attempts": 1,
             "run_timeout": 60,

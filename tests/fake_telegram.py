@@ -14,17 +14,26 @@ surrounding whitespace trimmed. Photos must be real images within Telegram's lim
 height at most 10000, sides at most 1:20, 10 MB): a tall full-page screenshot is refused with
 PHOTO_INVALID_DIMENSIONS, as in production; :func:`png_bytes` makes valid test images.
 
+Telegram's flood limits are emulated on request: after :meth:`FakeTelegram.enforce_flood_limits`
+the calls that make or change messages (:data:`FLOOD_LIMITED_METHODS`) are refused with Telegram's
+429 and ``retry_after`` beyond one a second in a private chat, 20 a minute in a group and 30 a
+second over all chats, so that a test can prove the bot paces itself; and
+:meth:`FakeTelegram.max_calls_in_window` measures how closely it did, enforced or not.
+
 Not emulated: Markdown parse modes (their text is kept as sent), inline-mode messages, media
-groups, webhooks, Telegram's own flood limits (inject them with :meth:`FakeTelegram.fail_next`),
-the expiry of unanswered callback queries.
+groups, webhooks, Telegram's flood limits unless enforced (and then as exact sliding windows, where
+Telegram's own are fuzzier; inject one-off 429s with :meth:`FakeTelegram.fail_next`), the expiry of
+unanswered callback queries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
+import math
 import mimetypes
 import re
 import struct
@@ -32,7 +41,7 @@ import time
 import traceback
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -40,11 +49,13 @@ from typing import Any, Self, TypeVar
 from aiohttp import web
 
 __all__ = [
+    "FLOOD_LIMITED_METHODS",
     "ApiCall",
     "BotApiError",
     "CallbackAnswer",
     "CallbackQuery",
     "FakeTelegram",
+    "FloodLimits",
     "StoredFile",
     "StoredMessage",
     "parse_html",
@@ -70,6 +81,24 @@ POLL_CONFLICT = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
     "is running"
 )
+
+# The methods that make or change a message in a chat: what Telegram's flood limits count.
+# Answers to callback queries, chat actions, polling and settings are not messages.
+FLOOD_LIMITED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "deleteMessage",
+    }
+)
+_FLOOD_LIMITED_KEYS = frozenset(method.lower() for method in FLOOD_LIMITED_METHODS)
+# How far back admitted calls are kept at least: the longest default window (a group's minute)
+# plus a margin for calls whose body is still being read when later ones are counted.
+_FLOOD_HISTORY = 70.0
 
 _DEFAULT_DESCRIPTIONS = {
     400: "Bad Request",
@@ -167,7 +196,13 @@ class ApiCall:
 
     ``params`` are normalised so form and JSON requests look alike: JSON-encoded fields
     (reply_markup, entities, ...) are decoded, ids and booleans are numbers and bools. ``files``
-    maps the parameter an upload was for (``photo``, ``document``) to its bytes.
+    maps the parameter an upload was for (``photo``, ``document``) to its bytes. ``time`` is when
+    the request reached the fake (``time.monotonic()``), or when a :meth:`FakeTelegram.stall_next`
+    hold ended, since a held request is one still on its way to Telegram.
+
+    ``flood_limit`` names the emulated flood limit that refused the call (see
+    :meth:`FakeTelegram.enforce_flood_limits`), e.g. ``"private chat 4242: at most 1 call per
+    0.9s"``; None for every other call, injected 429s included, which answer the same.
     """
 
     method: str
@@ -178,6 +213,53 @@ class ApiCall:
     error_code: int | None = None
     description: str | None = None
     result: Any = None
+    flood_limit: str | None = None
+
+    @property
+    def flood_limited(self) -> bool:
+        """Refused by the emulation of Telegram's flood limits (not by :meth:`fail_next`)."""
+        return self.flood_limit is not None
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's flood limits as :meth:`FakeTelegram.enforce_flood_limits` enforces them.
+
+    Each limit is a number of calls allowed in any sliding window, the window shortened by
+    ``tolerance`` (0.1: a 1 s window is 0.9 s) because spacing is measured at arrival, where
+    network jitter brings a well-paced client's calls a few milliseconds closer together.
+    """
+
+    private_per_second: float = 1
+    group_per_minute: int = 20
+    overall_per_second: int = 30
+    tolerance: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.private_per_second > 0:
+            raise ValueError("private_per_second must be positive")
+        if self.group_per_minute < 1 or self.overall_per_second < 1:
+            raise ValueError("group_per_minute and overall_per_second must be at least 1")
+        if not 0 <= self.tolerance < 1:
+            raise ValueError("tolerance must be at least 0 and less than 1")
+
+    @property
+    def private_window(self) -> tuple[int, float]:
+        """(calls, seconds) for one private chat: ``n`` calls per ``n / rate`` seconds, ``n`` the
+        whole part of the rate (at least 1), so 1 means one per second, 3 three in any second and
+        0.5 one per two seconds."""
+        calls = max(1, math.floor(self.private_per_second))
+        return calls, calls / self.private_per_second * (1 - self.tolerance)
+
+    @property
+    def group_window(self) -> tuple[int, float]:
+        """(calls, seconds) for one group, supergroup or channel."""
+        return self.group_per_minute, 60 * (1 - self.tolerance)
+
+    @property
+    def overall_window(self) -> tuple[int, float]:
+        """(calls, seconds) over all chats together."""
+        return self.overall_per_second, 1 - self.tolerance
 
 
 @dataclass(frozen=True)
@@ -319,6 +401,18 @@ class _Failure:
 class _Upload:
     filename: str
     content: bytes
+
+
+@dataclass
+class _FloodHistory:
+    """Arrival times, sorted, of the calls Telegram's flood limits count: per chat and overall.
+
+    Kept whether or not the limits are enforced, so that enforcing them mid-test counts what
+    Telegram would already have counted.
+    """
+
+    by_chat: dict[int, list[float]] = field(default_factory=dict)
+    overall: list[float] = field(default_factory=list)
 
 
 # --- Telegram's HTML ----------------------------------------------------------------------------
@@ -858,6 +952,9 @@ class FakeTelegram:
         self.pending_updates: list[dict[str, Any]] = []
         self.dropped_updates: list[tuple[dict[str, Any], str]] = []
         self.internal_errors: list[str] = []
+        # Telegram's flood limits, when enforced; set it back to None to stop enforcing them.
+        self.flood_limits: FloodLimits | None = None
+        self._flood = _FloodHistory()
         self._messages: dict[int, dict[int, StoredMessage]] = {}
         self._next_message_id: dict[int, int] = {}
         self._update_ids = itertools.count(1)
@@ -974,6 +1071,73 @@ class FakeTelegram:
         dropped unhandled, as a request lost on the way to Telegram would be.
         """
         self._stalls.setdefault(method.lower(), deque()).extend([seconds] * times)
+
+    def enforce_flood_limits(
+        self,
+        *,
+        private_per_second: float = 1,
+        group_per_minute: int = 20,
+        overall_per_second: int = 30,
+        tolerance: float = 0.1,
+    ) -> None:
+        """Refuse message calls beyond Telegram's flood limits, as Telegram does, until
+        :attr:`flood_limits` is set back to None.
+
+        Every call of :data:`FLOOD_LIMITED_METHODS` counts towards its chat's limit and towards
+        the overall one: a private chat (positive id) takes ``private_per_second`` calls a second
+        (see :attr:`FloodLimits.private_window` for rates other than whole ones), a group or
+        supergroup (negative id) ``group_per_minute`` in any minute, all chats together
+        ``overall_per_second`` in any second, each window shortened by ``tolerance``. A call over
+        a limit is refused with 429 "Too Many Requests: retry after N", N the whole seconds until
+        every window would take it, changes nothing and counts for nothing; only calls answered
+        ok count. The calls made before this one count too, as they would on Telegram.
+        """
+        self.flood_limits = FloodLimits(
+            private_per_second=private_per_second,
+            group_per_minute=group_per_minute,
+            overall_per_second=overall_per_second,
+            tolerance=tolerance,
+        )
+
+    @property
+    def flood_refusals(self) -> int:
+        """How many calls the flood limit emulation refused (injected 429s not included)."""
+        return sum(1 for call in self.calls if call.flood_limited)
+
+    def max_calls_in_window(
+        self,
+        seconds: float,
+        *,
+        chat_id: int | None = None,
+        methods: Iterable[str] | None = None,
+    ) -> int:
+        """The most successful calls of ``methods`` (default :data:`FLOOD_LIMITED_METHODS`;
+        names case-insensitive) to ``chat_id`` (None: any chat) that arrived within ``seconds``
+        of each other, by their recorded :attr:`ApiCall.time`.
+
+        Windows are half-open, as the enforced limits are: calls exactly ``seconds`` apart are
+        in different windows. With the limits enforced at their defaults,
+        ``max_calls_in_window(0.9, chat_id=private_chat)`` is at most 1.
+        """
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        if isinstance(methods, str):
+            methods = [methods]
+        keys = _FLOOD_LIMITED_KEYS if methods is None else frozenset(m.lower() for m in methods)
+        times = sorted(
+            call.time
+            for call in self.calls
+            if call.ok
+            and call.method.lower() in keys
+            and (chat_id is None or call.params.get("chat_id") == chat_id)
+        )
+        most = 0
+        first = 0
+        for last, arrived in enumerate(times):
+            while arrived - times[first] >= seconds:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     def add_chat(
         self,
@@ -1131,6 +1295,8 @@ class FakeTelegram:
         ][-last_calls:]
         for call in shown:
             outcome = "ok" if call.ok else f"FAILED {call.error_code} {call.description!r}"
+            if call.flood_limit is not None:
+                outcome += f" (flood limit of {call.flood_limit})"
             lines.append(
                 f"  +{call.time - self._started_at:7.3f}s {call.method} {outcome} "
                 f"{_short_params(call)}"
@@ -1189,6 +1355,7 @@ class FakeTelegram:
             stalls = self._stalls.get(key)
             if stalls:
                 await asyncio.sleep(stalls.popleft())
+                call.time = time.monotonic()  # when a held request reaches Telegram
                 if request.transport is None or request.transport.is_closing():
                     call.description = "dropped: the client gave up while the call was held"
                     self._record(call)
@@ -1197,7 +1364,10 @@ class FakeTelegram:
             if key == "getupdates":
                 result = await self._get_updates(params, request)
             else:
+                # No await from the check to the count: concurrent calls cannot both slip in.
+                self._check_flood_limits(call, key)
                 result = self._handlers[key](params, uploads)
+                self._count_for_flood_limits(call, key)
         except BotApiError as error:
             return self._refuse(call, error)
         except Exception as crash:
@@ -1279,6 +1449,47 @@ class FakeTelegram:
         if failure.remaining <= 0:
             queue.popleft()
         raise BotApiError(failure.error_code, failure.description, failure.retry_after)
+
+    def _check_flood_limits(self, call: ApiCall, method_key: str) -> None:
+        """Refuse the call with 429 if counting it would break a limit of :attr:`flood_limits`;
+        ``retry_after`` then covers the limit that needs the longest wait."""
+        limits = self.flood_limits
+        if limits is None or method_key not in _FLOOD_LIMITED_KEYS:
+            return
+        checks: list[tuple[str, list[float], tuple[int, float]]] = []
+        chat_id = _flood_chat_id(call.params)
+        if chat_id is not None:
+            history = self._flood.by_chat.get(chat_id, [])
+            if chat_id > 0:
+                checks.append((f"private chat {chat_id}", history, limits.private_window))
+            else:
+                checks.append((f"group {chat_id}", history, limits.group_window))
+        checks.append(("all chats", self._flood.overall, limits.overall_window))
+        wait, broken = 0.0, ""
+        for scope, history, (calls, seconds) in checks:
+            needed = _flood_wait(history, call.time, calls, seconds)
+            if needed > wait:
+                plural = "call" if calls == 1 else "calls"
+                wait, broken = needed, f"{scope}: at most {calls} {plural} per {seconds:g}s"
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            call.flood_limit = broken
+            raise BotApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+
+    def _count_for_flood_limits(self, call: ApiCall, method_key: str) -> None:
+        """Count a call answered ok, and forget the calls no window reaches any more."""
+        if method_key not in _FLOOD_LIMITED_KEYS:
+            return
+        horizon = _FLOOD_HISTORY
+        if self.flood_limits is not None:  # a slow private rate has a window longer than a group's
+            horizon += self.flood_limits.private_window[1]
+        histories = [self._flood.overall]
+        chat_id = _flood_chat_id(call.params)
+        if chat_id is not None:
+            histories.append(self._flood.by_chat.setdefault(chat_id, []))
+        for history in histories:
+            bisect.insort(history, call.time)
+            del history[: bisect.bisect_left(history, call.time - horizon)]
 
     # -- updates ---------------------------------------------------------------------------------
 
@@ -1828,6 +2039,35 @@ def _message_id_of(params: dict[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _bad_request("message identifier is not specified")
     return value
+
+
+def _flood_chat_id(params: dict[str, Any]) -> int | None:
+    """The chat a message call counts against; None without a numeric chat_id."""
+    value = params.get("chat_id")
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+        return None
+    return value
+
+
+def _flood_wait(history: list[float], at: float, calls: int, seconds: float) -> float:
+    """How much later than ``at`` a call must arrive for it and the counted ``history`` (sorted
+    arrival times) to keep at most ``calls`` in any window of ``seconds``; 0 if ``at`` does.
+
+    Calls are counted in the order they are answered, which is not quite their order of
+    arrival (a body takes a while to read), so the call is placed among the history rather
+    than after it, and every window around it is checked.
+    """
+    position = bisect.bisect_right(history, at)
+    around = [
+        *history[max(0, position - calls) : position],
+        at,
+        *history[position : position + calls],
+    ]
+    if all(around[i + calls] - around[i] >= seconds for i in range(len(around) - calls)):
+        return 0.0
+    # Calls are retried later than all the others: the window then starts at the calls-th
+    # latest counted one. That is later than ``at - seconds``, since a window is broken.
+    return history[-calls] + seconds - at
 
 
 def _client_gone(request: web.Request) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -20,6 +21,56 @@ ARTICLE = """<!doctype html><html><head><title>Article {number}</title></head><b
 <article id="article"><h1>Story {number}</h1><p>Text.</p></article>
 </body></html>"""
 
+STUCK = """<!doctype html><html><head><title>Stuck</title></head><body>
+<h1 id="stuck">stuck</h1>
+<script>
+  localStorage.setItem("stuck", "yes");
+  // Loads fine, then its one thread never comes back: nothing in the page answers again.
+  window.addEventListener("load", () => setTimeout(() => { while (true) {} }, 50));
+</script>
+</body></html>"""
+
+# The session token kept only in IndexedDB: database "session", store "kv", key "token".
+IDB_OPEN = """
+function openSession() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open("session", 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("kv");
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+function show(html) {
+  const box = document.createElement("div");
+  box.innerHTML = html;
+  document.body.appendChild(box);
+}
+"""
+
+IDB_LOGIN = """<!doctype html><html><head><title>Log in</title></head><body>
+<script>
+{open}
+openSession().then((db) => {{
+  const store = db.transaction("kv", "readwrite");
+  store.objectStore("kv").put({token}, "token");
+  store.oncomplete = () => show("<h1 id='welcome'>welcome</h1>");
+}});
+</script>
+</body></html>"""
+
+IDB_ACCOUNT = """<!doctype html><html><head><title>Account</title></head><body>
+<script>
+{open}
+openSession().then((db) => {{
+  const read = db.transaction("kv").objectStore("kv").get("token");
+  read.onsuccess = () => show(
+    read.result ? "<h1 id='account'>your account</h1>" : "<form id='login'><input></form>"
+  );
+}});
+</script>
+</body></html>"""
+
+IDB_TOKEN = "IndexedDbSessionToken"
 
 SESSION_SECRET = "TopSecretSessionCookie"
 
@@ -51,6 +102,9 @@ class LocalSite:
         app.router.add_get("/hang", self._hang)
         app.router.add_get("/login", self._login)
         app.router.add_get("/account", self._account)
+        app.router.add_get("/stuck", self._stuck)
+        app.router.add_get("/idb-login", self._idb_login)
+        app.router.add_get("/idb-account", self._idb_account)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -109,3 +163,20 @@ class LocalSite:
         else:
             body = "<form id='login'><input name='user'></form>"
         return web.Response(text=body, content_type="text/html")
+
+    async def _stuck(self, request: web.Request) -> web.Response:
+        """A page whose script runs `while(true){}` once loaded."""
+        self._record(request)
+        return web.Response(text=STUCK, content_type="text/html")
+
+    async def _idb_login(self, request: web.Request) -> web.Response:
+        """Stores `IDB_TOKEN-<profile>` in IndexedDB, then shows #welcome: no cookie at all."""
+        profile = self._record(request)
+        token = json.dumps(f"{IDB_TOKEN}-{profile}")
+        body = IDB_LOGIN.format(open=IDB_OPEN, token=token)
+        return web.Response(text=body, content_type="text/html")
+
+    async def _idb_account(self, request: web.Request) -> web.Response:
+        """Shows #account only when IndexedDB holds the token, else a login form (#login)."""
+        self._record(request)
+        return web.Response(text=IDB_ACCOUNT.format(open=IDB_OPEN), content_type="text/html")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,9 +31,11 @@ from aiogram.types import (
 )
 
 from tests.chat_client import ChatClient
-from tests.fake_telegram import NOT_MODIFIED, FakeTelegram, parse_html, png_bytes
+from tests.fake_telegram import NOT_MODIFIED, ApiCall, FakeTelegram, parse_html, png_bytes
 
 CHAT_ID = 4242
+OTHER_CHAT_ID = 4343
+GROUP_ID = -424242
 
 
 def keyboard(*buttons: tuple[str, str]) -> InlineKeyboardMarkup:
@@ -121,6 +124,7 @@ async def test_an_injected_429_raises_retry_after_and_changes_nothing(
     assert limited.value.message.endswith("Original description: Too Many Requests: retry after 7")
     assert fake.messages(CHAT_ID) == []
     assert [(c.method, c.ok, c.error_code) for c in fake.calls] == [("sendMessage", False, 429)]
+    assert not fake.calls[0].flood_limited and fake.flood_refusals == 0
     await bot.send_message(CHAT_ID, "hello")
     assert [m.text for m in fake.messages(CHAT_ID)] == ["hello"]
 
@@ -430,3 +434,229 @@ async def test_two_pollers_at_once_conflict_as_on_telegram(fake: FakeTelegram, b
     with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
         await first
     assert await second == []
+
+
+async def test_flood_limits_are_off_by_default_and_can_be_turned_off(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    for number in range(5):
+        await bot.send_message(CHAT_ID, f"line {number}")
+
+    assert fake.flood_limits is None and fake.flood_refusals == 0
+    assert fake.max_calls_in_window(60, chat_id=CHAT_ID) == 5  # measured all the same
+
+    fake.enforce_flood_limits()
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(CHAT_ID, "too soon")
+    fake.flood_limits = None
+    await bot.send_message(CHAT_ID, "unlimited again")
+    assert fake.messages(CHAT_ID)[-1].text == "unlimited again"
+    assert fake.flood_refusals == 1
+
+
+async def test_a_private_chat_takes_one_message_a_second(fake: FakeTelegram, bot: Bot) -> None:
+    fake.enforce_flood_limits()
+    await bot.send_message(CHAT_ID, "first")
+
+    with pytest.raises(TelegramRetryAfter) as limited:
+        await bot.send_message(CHAT_ID, "second")
+
+    assert limited.value.retry_after == 1
+    assert limited.value.message.endswith("Original description: Too Many Requests: retry after 1")
+    assert [m.text for m in fake.messages(CHAT_ID)] == ["first"]
+    refused = fake.calls[-1]
+    assert (refused.method, refused.ok, refused.error_code) == ("sendMessage", False, 429)
+    assert refused.flood_limit == f"private chat {CHAT_ID}: at most 1 call per 0.9s"
+    assert refused.flood_limited and fake.flood_refusals == 1
+    assert "(flood limit of private chat 4242" in fake.dump()
+
+    await asyncio.sleep(limited.value.retry_after)
+    await bot.send_message(CHAT_ID, "second")
+    assert [m.text for m in fake.messages(CHAT_ID)] == ["first", "second"]
+    assert fake.max_calls_in_window(0.9, chat_id=CHAT_ID) == 1
+    assert fake.max_calls_in_window(60, chat_id=CHAT_ID) == 2
+
+
+async def test_private_chats_do_not_limit_each_other(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_chat(OTHER_CHAT_ID)
+    fake.enforce_flood_limits()
+
+    await bot.send_message(CHAT_ID, "to one")
+    await bot.send_message(OTHER_CHAT_ID, "to another")
+
+    assert fake.flood_refusals == 0
+    assert fake.max_calls_in_window(0.9) == 2
+    assert fake.max_calls_in_window(0.9, chat_id=OTHER_CHAT_ID) == 1
+
+
+async def test_edits_and_deletions_count_and_are_refused_with_telegrams_429(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.enforce_flood_limits()
+    sent = await bot.send_message(CHAT_ID, "Running 1/2")
+    edit = {"chat_id": CHAT_ID, "message_id": sent.message_id, "text": "Running 2/2"}
+    fake.fail_next("editMessageText", retry_after=5)
+
+    async with aiohttp.ClientSession() as http:
+        base = f"{fake.api_url}/bot{fake.token}"
+        async with http.post(f"{base}/editMessageText", json=edit) as response:
+            injected = (response.status, await response.json())
+        async with http.post(f"{base}/editMessageText", json=edit) as response:
+            emulated = (response.status, await response.json())
+
+    assert injected[0] == emulated[0] == 429
+    assert emulated[1] == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
+        "parameters": {"retry_after": 1},
+    }
+    # Both answer alike; only the recorded call tells the emulation's refusal apart.
+    assert [(c.error_code, c.flood_limited) for c in fake.calls[-2:]] == [(429, False), (429, True)]
+    assert fake.flood_refusals == 1
+    stored = fake.message(CHAT_ID, sent.message_id)
+    assert stored is not None and (stored.text, stored.edit_count) == ("Running 1/2", 0)
+    with pytest.raises(TelegramRetryAfter):
+        await bot.delete_message(CHAT_ID, sent.message_id)
+    assert not stored.deleted
+
+    await asyncio.sleep(emulated[1]["parameters"]["retry_after"])
+    await bot.edit_message_text("Running 2/2", chat_id=CHAT_ID, message_id=sent.message_id)
+    with pytest.raises(TelegramRetryAfter):
+        await bot.edit_message_reply_markup(
+            chat_id=CHAT_ID, message_id=sent.message_id, reply_markup=keyboard(("Stop", "stop"))
+        )
+    assert (stored.text, stored.edit_count, stored.reply_markup) == ("Running 2/2", 1, None)
+    assert fake.flood_refusals == 3
+
+
+async def test_a_group_takes_twenty_messages_a_minute(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_chat(GROUP_ID)
+    fake.enforce_flood_limits()
+    first = await bot.send_message(GROUP_ID, "line 0")
+    for number in range(1, 15):
+        await bot.send_message(GROUP_ID, f"line {number}")
+    for number in range(5):  # edits count as messages
+        await bot.edit_message_text(
+            f"line 0, edit {number}", chat_id=GROUP_ID, message_id=first.message_id
+        )
+    assert fake.flood_refusals == 0
+
+    with pytest.raises(TelegramRetryAfter) as limited:
+        await bot.send_message(GROUP_ID, "one too many")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.delete_message(GROUP_ID, first.message_id)
+
+    # The window is the first call's minute, less the tolerance: 54 s.
+    assert 50 <= limited.value.retry_after <= 54
+    assert fake.calls[-1].flood_limit == f"group {GROUP_ID}: at most 20 calls per 54s"
+    assert len(fake.messages(GROUP_ID)) == 15 and fake.flood_refusals == 2
+    assert fake.max_calls_in_window(54, chat_id=GROUP_ID) == 20
+    await bot.send_message(CHAT_ID, "a private chat is not held up by the group")
+
+
+async def test_all_chats_together_take_thirty_messages_a_second(fake: FakeTelegram) -> None:
+    chat_ids = list(range(1, 32))
+    for chat_id in chat_ids:
+        fake.add_chat(chat_id)
+    fake.enforce_flood_limits()
+
+    async with aiohttp.ClientSession() as http:
+        base = f"{fake.api_url}/bot{fake.token}"
+
+        async def send(chat_id: int) -> dict[str, Any]:
+            async with http.post(
+                f"{base}/sendMessage", json={"chat_id": chat_id, "text": "hi"}
+            ) as response:
+                return dict(await response.json())
+
+        answers = await asyncio.gather(*(send(chat_id) for chat_id in chat_ids))
+        refused = [
+            (chat_id, answer)
+            for chat_id, answer in zip(chat_ids, answers, strict=True)
+            if not answer["ok"]
+        ]
+
+        assert len(refused) == 1
+        chat_id, answer = refused[0]
+        assert answer["parameters"] == {"retry_after": 1}
+        assert fake.calls[-1].flood_limit == "all chats: at most 30 calls per 0.9s"
+        assert fake.messages(chat_id) == [] and fake.flood_refusals == 1
+        assert fake.max_calls_in_window(0.9) == 30
+
+        await asyncio.sleep(answer["parameters"]["retry_after"])
+        assert (await send(chat_id))["ok"]
+        assert [m.text for m in fake.messages(chat_id)] == ["hi"]
+
+
+async def test_calls_that_are_not_messages_are_never_limited(fake: FakeTelegram, bot: Bot) -> None:
+    # The strictest limits: one message a second in all, one per 18 s in the chat.
+    fake.enforce_flood_limits(private_per_second=0.05, overall_per_second=1)
+    sent = await bot.send_message(CHAT_ID, "Pick", reply_markup=keyboard(("Go", "go")))
+    for _ in range(3):
+        query_id = fake.user_presses(CHAT_ID, CHAT_ID, sent.message_id, "go")
+        assert await bot.answer_callback_query(query_id, text="Done")
+        await bot.send_chat_action(CHAT_ID, "typing")
+        await bot.get_me()
+        await bot.set_my_commands([BotCommand(command="warmup", description="Start a warmup")])
+    updates = await bot.get_updates(timeout=0)
+    await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
+    await bot.get_updates(timeout=0)
+
+    assert fake.flood_refusals == 0
+    # The limits are on all the same: the next message is refused.
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(CHAT_ID, "too soon")
+    assert fake.flood_refusals == 1
+
+
+async def test_private_rates_other_than_one_a_second(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_chat(OTHER_CHAT_ID)
+    fake.enforce_flood_limits(private_per_second=3)
+    for number in range(3):
+        await bot.send_message(CHAT_ID, f"line {number}")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(CHAT_ID, "a fourth in a second")
+
+    fake.enforce_flood_limits(private_per_second=0.5)  # one per 2 s, less the tolerance
+    await bot.send_message(OTHER_CHAT_ID, "one")
+    with pytest.raises(TelegramRetryAfter) as limited:
+        await bot.send_message(OTHER_CHAT_ID, "two")
+    assert limited.value.retry_after == 2
+    assert fake.calls[-1].flood_limit == f"private chat {OTHER_CHAT_ID}: at most 1 call per 1.8s"
+
+    with pytest.raises(ValueError, match="tolerance"):
+        fake.enforce_flood_limits(tolerance=1)
+
+
+def test_max_calls_in_window_counts_successful_message_calls_by_their_times() -> None:
+    fake = FakeTelegram()
+
+    def call(method: str, chat_id: int, at: float, *, ok: bool = True) -> ApiCall:
+        return ApiCall(method, {"chat_id": chat_id}, {}, time=at, ok=ok)
+
+    fake.calls.extend(
+        [
+            call("sendMessage", 1, 10.0),
+            call("editMessageText", 1, 10.5),
+            call("sendPhoto", 1, 10.99),
+            call("sendMessage", 1, 11.0),  # exactly a second after the first: its own window
+            call("sendMessage", 1, 10.7, ok=False),  # refused: not counted
+            call("answerCallbackQuery", 1, 10.8),
+            call("sendChatAction", 1, 10.9),
+            call("sendMessage", 2, 10.2),
+            call("deleteMessage", -5, 10.3),
+        ]
+    )
+
+    assert fake.max_calls_in_window(1, chat_id=1) == 3
+    assert fake.max_calls_in_window(0.5, chat_id=1) == 2
+    assert fake.max_calls_in_window(0.01, chat_id=1) == 2  # 10.99 and 11.0
+    assert fake.max_calls_in_window(0.005, chat_id=1) == 1
+    assert fake.max_calls_in_window(1) == 5
+    assert fake.max_calls_in_window(1, methods=["sendMessage"]) == 2  # 10.0 and 10.2
+    assert fake.max_calls_in_window(1, chat_id=1, methods=["SENDMESSAGE", "sendPhoto"]) == 2
+    assert fake.max_calls_in_window(60, methods=["answerCallbackQuery", "sendChatAction"]) == 2
+    assert fake.max_calls_in_window(60, chat_id=3) == 0
+    with pytest.raises(ValueError, match="positive"):
+        fake.max_calls_in_window(0)

@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models import RunStatus, Schedule, TaskStatus, WarmupRun, WarmupTask
+from models import OutboxMessage, RunStatus, Schedule, TaskStatus, WarmupRun, WarmupTask
 from tests.chat_client import BotMessage
 from tests.conftest import CHAT_ID, SMOKE, Harness, StartBot, write_config
 from warmup.scheduler import Scheduler
@@ -18,9 +18,6 @@ steps:
   - goto: "{site}/feed?p={profile}"
   - wait: 30
 """
-
-QUIET = 1.5
-"""Seconds to watch that something does not happen."""
 
 
 def scheduler_of(harness: Harness) -> Scheduler:
@@ -35,6 +32,13 @@ async def fire_now(harness: Harness, schedule_id: int) -> None:
     with harness.db():
         await Schedule.filter(id=schedule_id).update(next_run_at=datetime.now(UTC))
     scheduler_of(harness).wake()
+
+
+async def after_a_pass(harness: Harness) -> None:
+    """Until the scheduler has looked at what is due now (and started or skipped it)."""
+    scheduler = scheduler_of(harness)
+    scheduler.wake()
+    await asyncio.wait_for(scheduler.passed(), timeout=10)
 
 
 async def progress_of(harness: Harness, task_id: int) -> BotMessage:
@@ -71,7 +75,7 @@ async def test_a_schedule_is_created_listed_paused_resumed_fired_and_deleted(
     await chat.wait_until(listed, "⏸ paused")
     assert listed.buttons == ["Resume", "Delete"]
     await fire_now(harness, 1)
-    await asyncio.sleep(QUIET)
+    await after_a_pass(harness)
     assert await task_count(harness) == 0, "a paused schedule does not fire"
 
     assert await chat.press(listed, "Resume") == "Schedule #1 resumed."
@@ -123,7 +127,7 @@ async def test_a_schedule_does_not_start_a_profile_that_is_running(start_bot: St
         assert [run.profile.name for run in runs] == ["bob"]
 
     await fire_now(harness, 2)
-    await asyncio.sleep(QUIET)
+    await after_a_pass(harness)
     assert await task_count(harness) == 2, "every profile busy: the occurrence is skipped"
     with harness.db():
         skipped = await Schedule.get(id=2)
@@ -216,7 +220,9 @@ async def test_an_occurrence_that_cannot_start_is_told_once_and_the_schedule_sta
     await fire_now(harness, 1)
     notice = await chat.wait_for_message("could not start")
     assert "Schedule #1 (smoke · bob) could not start: unknown profile: bob" in notice.text
-    await asyncio.sleep(QUIET)
+    await after_a_pass(harness)
+    with harness.db():
+        assert await OutboxMessage.all().count() == 0, "no other notice is waiting to go"
     assert sum("could not start" in message.text for message in chat.bot_messages) == 1
     with harness.db():
         schedule = await Schedule.get(id=1)

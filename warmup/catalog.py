@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from warmup.i18n import _
@@ -25,10 +26,23 @@ class ReloadReport:
     profiles_error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What the files held, as read by a worker thread."""
+
+    scenarios: ScenarioCatalog
+    profiles: dict[str, ProfileConfig] = field(default_factory=dict)
+    error: ProfilesError | None = None
+    """The profiles file is refused: the profiles already loaded stay."""
+    gone: bool = False
+    """The profiles file vanished: the profiles already loaded stay."""
+
+
 class Catalog:
     def __init__(self, profiles_file: Path, scenarios_dir: Path) -> None:
         self._profiles_file = profiles_file
         self._scenarios_dir = scenarios_dir
+        self._reloading = asyncio.Lock()
         self.profiles: dict[str, ProfileConfig] = {}
         self.scenarios = ScenarioCatalog(valid={}, invalid={})
 
@@ -37,20 +51,36 @@ class Catalog:
         return self._profiles_file
 
     async def reload(self) -> ReloadReport:
-        """Re-read both sources. A broken profiles file keeps the profiles already loaded."""
-        self.scenarios = load_scenarios(self._scenarios_dir)
-        if self.profiles and not self._profiles_file.exists():
-            return self._report(_("{file}: the file is gone").format(file=self._profiles_file.name))
-        profiles_error: str | None = None
+        """Re-read both sources. A broken profiles file keeps the profiles already loaded.
+
+        Reading and parsing run in a worker thread (a 1 MiB profiles file takes a second of
+        CPU, runs time out meanwhile if the loop waits); only the database sync, a few
+        statements, runs on the loop. Reloads take turns: the later one reads the files
+        after the earlier one applied them, so its result is the one that stays.
+        """
+        async with self._reloading:
+            read = await asyncio.to_thread(self._read, keep_if_gone=bool(self.profiles))
+            problem: str | None = None
+            if read.gone:
+                problem = _("{file}: the file is gone").format(file=self._profiles_file.name)
+            elif read.error is not None:
+                problem = str(read.error)
+                logger.warning("profiles not reloaded: %s", problem)
+            else:
+                await sync_profiles(read.profiles)
+                self.profiles = read.profiles
+            self.scenarios = read.scenarios
+            return self._report(problem)
+
+    def _read(self, *, keep_if_gone: bool) -> _Read:
+        """Read the scenarios folder and the profiles file (blocking: run in a thread)."""
+        scenarios = load_scenarios(self._scenarios_dir)
+        if keep_if_gone and not self._profiles_file.exists():
+            return _Read(scenarios, gone=True)
         try:
-            profiles = load_profiles(self._profiles_file)
+            return _Read(scenarios, profiles=load_profiles(self._profiles_file))
         except ProfilesError as error:
-            profiles_error = str(error)
-            logger.warning("profiles not reloaded: %s", error)
-        else:
-            await sync_profiles(profiles)
-            self.profiles = profiles
-        return self._report(profiles_error)
+            return _Read(scenarios, error=error)
 
     def _report(self, profiles_error: str | None) -> ReloadReport:
         return ReloadReport(

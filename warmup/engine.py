@@ -1,49 +1,32 @@
-"""The run executor: plays a task's runs in the shared browser, bounded and cancellable.
+"""The orchestrator: plays a task's runs with bounded concurrency, leases and retries.
 
-Every status change is written to the database first and announced as an event
-after, so a listener that reads the database always sees the state it was told of.
+It never touches Playwright: one attempt of one profile is played by a `PlayAttempt`
+(`warmup.attempt.BrowserAttempt` in production, a fake in tests), and every status goes
+through the ledger. A run first takes its profile's lease (waiting while another run
+holds it, without a slot), then a slot for each attempt; between attempts it gives the
+slot back, so a run waiting to retry never keeps another profile from playing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections import defaultdict
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.async_api import BrowserContext, Page
-from playwright.async_api import Error as PlaywrightError
-
-from models import (
-    FINISHED_RUN_STATUSES,
-    Profile,
-    RunStatus,
-    TaskStatus,
-    WarmupRun,
-    WarmupTask,
-)
-from models.writes import retry_write
+from models import Profile, TaskStatus
 from warmup.artifacts import prune_artifacts
-from warmup.browser import BrowserPool
-from warmup.events import (
-    EventBus,
-    RunFailed,
-    RunFinished,
-    RunQueued,
-    RunStarted,
-    StepStarted,
-    TaskFinished,
-)
-from warmup.player import SessionExpired, StepFailed, play
+from warmup.attempt import AttemptFailure, AttemptPlan, PlayAttempt, ProfileSpec
+from warmup.events import EventBus, StepStarted
+from warmup.leases import LeaseKeeper
+from warmup.ledger import Ledger, QueuedRun, RunRef
 from warmup.scenario import Scenario, Step
-from warmup.state_store import StateStore
 
 logger = logging.getLogger(__name__)
 
-SCREENSHOT_TIMEOUT_MS = 5_000
+ATTEMPT_SLACK = 60.0
+"""Seconds an attempt may overrun its RUN_TIMEOUT before the engine gives up on it. The
+attempt bounds every browser call itself; this only guards a slot against a defect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,356 +38,170 @@ class EngineConfig:
     artifacts_max_age_days: float = 14
     artifacts_max_bytes: int = 500 * 1024 * 1024
     retry_delay: float = 2.0
-    step_timeout: float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptFailure:
-    step: str | None
-    error: str
-    screenshot: Path | None = None
-    trace: Path | None = None
-    session_expired: bool = False
-    """The scenario's logged_in check failed: another try would fail the same way."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def profile_spec(profile: Profile) -> ProfileSpec:
+    return ProfileSpec(
+        name=profile.name,
+        options=dict(profile.options),
+        vars=dict(profile.vars),
+        seed_state=Path(profile.seed_state) if profile.seed_state else None,
+    )
 
 
 class Engine:
     def __init__(
         self,
-        browser: BrowserPool,
-        states: StateStore,
+        ledger: Ledger,
+        leases: LeaseKeeper,
+        play: PlayAttempt,
         config: EngineConfig,
-        events: EventBus,
     ) -> None:
-        self._browser = browser
-        self._states = states
+        self._ledger = ledger
+        self._leases = leases
+        self._play = play
         self._config = config
-        self._events = events
         self._slots = asyncio.Semaphore(config.max_concurrency)
-        self._profile_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._runners: dict[int, asyncio.Task[None]] = {}
+        """task id → the background task playing it."""
+        self._playing: dict[int, asyncio.Task[None]] = {}
+        """run id → the task playing that run, to stop it alone when its lease is lost."""
+        self._lost: set[int] = set()
+        """Runs stopped because another process took their profile's lease over."""
         self._stopping = False
         self.current_steps: dict[int, str] = {}
         """run id → label of the step it is playing now; read by progress displays."""
-        self._trace_paths: dict[int, Path] = {}
-        """task id → where to keep each try's trace, failed or not (`play_task`)."""
 
     @property
     def events(self) -> EventBus:
-        return self._events
+        return self._ledger.events
 
-    def submit(self, task_id: int, scenario: Scenario) -> None:
-        """Start playing the task's queued runs in the background."""
-        if task_id in self._tasks:
-            raise RuntimeError(f"task {task_id} is already running")
-        runner = asyncio.create_task(
-            self._execute(task_id, scenario), name=f"warmup-task-{task_id}"
-        )
-        self._tasks[task_id] = runner
-        runner.add_done_callback(lambda _: self._tasks.pop(task_id, None))
-
-    async def cancel(self, task_id: int) -> bool:
-        """Stop a task now: its contexts are closed and unfinished runs become cancelled."""
-        runner = self._tasks.get(task_id)
-        if runner is None:
-            return False
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        return True
-
-    async def play_task(
+    def submit(
         self, task_id: int, scenario: Scenario, *, trace_path: Path | None = None
-    ) -> None:
-        """Play a task to its end in the foreground (`python -m bot try`).
+    ) -> asyncio.Task[None]:
+        """Play the task's queued runs in the background. The ledger's compare-and-set
+        (pending once) is what keeps a task from being submitted twice."""
+        if task_id in self._runners:
+            raise RuntimeError(f"task {task_id} is already being played")
+        runner = asyncio.create_task(
+            self._execute(task_id, scenario, trace_path), name=f"warmup-task-{task_id}"
+        )
+        self._runners[task_id] = runner
+        runner.add_done_callback(lambda _: self._runners.pop(task_id, None))
+        return runner
 
-        With `trace_path`, each try's trace is written there, succeeded or not (a later try
-        overwrites an earlier one). Cancelling this call cancels the task, once, and waits
-        until its runs are marked cancelled.
-        """
-        if trace_path is not None:
-            self._trace_paths[task_id] = trace_path
-        self.submit(task_id, scenario)
-        try:
-            await asyncio.shield(self._tasks[task_id])
-        except asyncio.CancelledError:
-            await self.cancel(task_id)
-            raise
-        finally:
-            self._trace_paths.pop(task_id, None)
+    async def finished(self, task_id: int) -> None:
+        """Wait until the task's runner is done: the task has ended or was stopped.
+        Cancelling this wait leaves the task playing."""
+        runner = self._runners.get(task_id)
+        if runner is not None:
+            await asyncio.shield(runner)
+
+    async def stop(self, task_id: int) -> None:
+        """Stop the task's playing runs now (their contexts are closed) and wait for it.
+        The ledger has marked the task cancelled already: its playing runs become
+        cancelled as they stop."""
+        runner = self._runners.get(task_id)
+        if runner is not None:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    def lease_lost(self, run_id: int) -> None:
+        """Another process took over this run's lease (ours had expired): stop playing it."""
+        playing = self._playing.get(run_id)
+        if playing is not None:
+            self._lost.add(run_id)
+            playing.cancel()
 
     async def shutdown(self) -> None:
         """Stop every task; what was unfinished becomes interrupted, to be resumed later."""
         self._stopping = True
-        runners = list(self._tasks.values())
+        runners = list(self._runners.values())
         for runner in runners:
             runner.cancel()
         await asyncio.gather(*runners, return_exceptions=True)
 
-    async def _set_run(self, run_id: int, **fields: object) -> None:
-        await retry_write(
-            lambda: WarmupRun.filter(id=run_id).update(**fields), what=f"status of run {run_id}"
-        )
-
-    async def _set_task(self, task_id: int, **fields: object) -> None:
-        await retry_write(
-            lambda: WarmupTask.filter(id=task_id).update(**fields),
-            what=f"status of task {task_id}",
-        )
-
-    async def _mark_session(self, profile_id: int, *, expired: bool) -> None:
-        await retry_write(
-            lambda: Profile.filter(id=profile_id).update(session_expired=expired),
-            what=f"session mark of profile {profile_id}",
-        )
-
-    async def _execute(self, task_id: int, scenario: Scenario) -> None:
-        runs = await WarmupRun.filter(task_id=task_id, status=RunStatus.queued).prefetch_related(
-            "profile"
-        )
-        await self._set_task(task_id, status=TaskStatus.running)
-        await retry_write(
-            lambda: WarmupTask.filter(id=task_id, started_at__isnull=True).update(
-                started_at=utcnow()
-            ),
-            what=f"start time of task {task_id}",
-        )
-        for run in runs:
-            self._events.emit(RunQueued(task_id, run.id, run.profile.name))
-        try:
-            async with asyncio.TaskGroup() as group:
-                for run in runs:
-                    group.create_task(self._run_profile(task_id, run, scenario))
-        except asyncio.CancelledError:
-            if self._stopping:
-                await self._stop_unfinished(task_id, RunStatus.interrupted, TaskStatus.interrupted)
-            else:
-                await self._stop_unfinished(task_id, RunStatus.cancelled, TaskStatus.cancelled)
-            raise
-        except Exception:
-            logger.exception("task %d stopped by an unexpected error", task_id)
-            await self._stop_unfinished(task_id, RunStatus.failed, TaskStatus.failed)
-            return
-        status = await self._finish_status(task_id)
-        await self._set_task(task_id, status=status, finished_at=utcnow())
-        self._events.emit(TaskFinished(task_id, status))
-        self.prune_artifacts()
-
-    def prune_artifacts(self) -> None:
-        prune_artifacts(
+    async def prune_artifacts(self) -> None:
+        """Old screenshots and traces, deleted in a thread: the folder may be large."""
+        await asyncio.to_thread(
+            prune_artifacts,
             self._config.artifacts_dir,
             max_age_days=self._config.artifacts_max_age_days,
             max_bytes=self._config.artifacts_max_bytes,
         )
 
-    async def _finish_status(self, task_id: int) -> TaskStatus:
-        """Completed unless every run failed: a completed task may still hold failed runs."""
-        statuses = await WarmupRun.filter(task_id=task_id).values_list("status", flat=True)
-        if statuses and all(status == RunStatus.failed for status in statuses):
-            return TaskStatus.failed
-        return TaskStatus.completed
+    async def _execute(self, task_id: int, scenario: Scenario, trace_path: Path | None) -> None:
+        started = await self._ledger.start_task(task_id)
+        if started is None:
+            logger.info("task %d was stopped before it started", task_id)
+            return
+        task, runs = started
+        try:
+            async with asyncio.TaskGroup() as group:
+                for run in runs:
+                    group.create_task(self._run_profile(run, scenario, trace_path))
+        except asyncio.CancelledError:
+            status = TaskStatus.interrupted if self._stopping else TaskStatus.cancelled
+            await self._ledger.stop_task(task, status)
+            raise
+        except Exception:
+            logger.exception("task %d stopped by an unexpected error", task_id)
+            await self._ledger.stop_task(task, TaskStatus.failed)
+            return
+        await self._ledger.finish_task(task)
+        await self.prune_artifacts()
 
-    async def _stop_unfinished(
-        self, task_id: int, run_status: RunStatus, task_status: TaskStatus
+    async def _run_profile(
+        self, queued: QueuedRun, scenario: Scenario, trace_path: Path | None
     ) -> None:
-        unfinished = (
-            await WarmupRun.filter(task_id=task_id)
-            .exclude(status__in=list(FINISHED_RUN_STATUSES))
-            .prefetch_related("profile")
-        )
-        now = utcnow()
-        for run in unfinished:
-            await self._set_run(run.id, status=run_status, finished_at=now)
-        await self._set_task(task_id, status=task_status, finished_at=now)
-        for run in unfinished:
-            self.current_steps.pop(run.id, None)
-            self._events.emit(RunFinished(task_id, run.id, run.profile.name, run_status))
-        self._events.emit(TaskFinished(task_id, task_status))
-
-    async def _run_profile(self, task_id: int, run: WarmupRun, scenario: Scenario) -> None:
-        profile = run.profile
-        # The profile lock comes first so that a run waiting for its profile holds no slot.
-        async with self._profile_locks[profile.name], self._slots:
+        run = queued.ref
+        profile = profile_spec(queued.profile)
+        await self._leases.acquire(run.profile_id, run.run_id)
+        playing = asyncio.current_task()
+        assert playing is not None
+        self._playing[run.run_id] = playing
+        attempt = 0
+        try:
             for attempt in range(1, self._config.max_attempts + 1):
-                await self._set_run(
-                    run.id, status=RunStatus.running, attempts=attempt, started_at=utcnow()
-                )
-                self._events.emit(RunStarted(task_id, run.id, profile.name, attempt))
-                failure = await self._attempt(task_id, run, scenario, attempt)
-                self.current_steps.pop(run.id, None)
-                if failure is None or failure.session_expired:
-                    await self._mark_session(profile.id, expired=failure is not None)
+                async with self._slots:
+                    if not await self._ledger.begin_attempt(run, attempt):
+                        return
+                    plan = AttemptPlan(
+                        run.task.task_id, run.run_id, attempt, profile, scenario, trace_path
+                    )
+                    failure = await self._attempt(run, plan)
+                    self.current_steps.pop(run.run_id, None)
                 if failure is None:
-                    await self._set_run(
-                        run.id,
-                        status=RunStatus.succeeded,
-                        finished_at=utcnow(),
-                        failed_step=None,
-                        error=None,
-                        screenshot_path=None,
-                        trace_path=None,
-                    )
-                    self._events.emit(
-                        RunFinished(task_id, run.id, profile.name, RunStatus.succeeded)
-                    )
+                    await self._ledger.succeed_run(run, attempt)
                     return
                 final = attempt >= self._config.max_attempts or failure.session_expired
-                await self._set_run(
-                    run.id,
-                    status=RunStatus.failed if final else RunStatus.running,
-                    finished_at=utcnow() if final else None,
-                    failed_step=failure.step,
-                    error=failure.error,
-                    screenshot_path=str(failure.screenshot) if failure.screenshot else None,
-                    trace_path=str(failure.trace) if failure.trace else None,
-                )
-                self._events.emit(
-                    RunFailed(
-                        task_id,
-                        run.id,
-                        profile.name,
-                        attempt,
-                        failure.step,
-                        failure.error,
-                        failure.screenshot,
-                        final,
-                        failure.trace,
-                        failure.session_expired,
-                    )
-                )
+                await self._ledger.fail_attempt(run, attempt, failure, final=final)
                 if final:
                     return
                 await asyncio.sleep(self._config.retry_delay * attempt)
-
-    async def _attempt(
-        self, task_id: int, run: WarmupRun, scenario: Scenario, attempt: int
-    ) -> AttemptFailure | None:
-        """One try of one profile; None means it succeeded.
-
-        Whatever goes wrong inside one profile's try (a full disk, a bug) fails that
-        try only, never the other profiles of the task.
-        """
-        try:
-            return await self._play_once(task_id, run, scenario, attempt)
-        except Exception as error:
-            logger.exception("run %d (%s) failed unexpectedly", run.id, run.profile.name)
-            reason = _first_line(str(error)) if str(error) else "no details"
-            return AttemptFailure(None, f"internal error: {type(error).__name__}: {reason}")
-
-    async def _play_once(
-        self, task_id: int, run: WarmupRun, scenario: Scenario, attempt: int
-    ) -> AttemptFailure | None:
-        """Play the scenario in a fresh context, save the state, close the context."""
-        profile = run.profile
-        seed = Path(profile.seed_state) if profile.seed_state else None
-        options = dict(profile.options)
-        state = self._states.load(profile.name, seed)
-        if state is not None:
-            options["storage_state"] = state
-        variables = {**scenario.vars, **profile.vars, "profile": profile.name}
-        current: list[Step] = []
-
-        def on_step(step: Step) -> None:
-            current[:] = [step]
-            self.current_steps[run.id] = step.label
-            self._events.emit(StepStarted(task_id, run.id, profile.name, step.path, step.label))
-
-        context: BrowserContext | None = None
-        try:
-            failure: AttemptFailure | None = None
-            page: Page | None = None
-            try:
-                async with asyncio.timeout(self._config.run_timeout):
-                    context = await self._browser.new_context(options)
-                    await context.tracing.start(screenshots=True, snapshots=True)
-                    page = await context.new_page()
-                    await play(
-                        page,
-                        scenario,
-                        variables,
-                        rng=random.Random(),
-                        on_step=on_step,
-                        default_timeout=self._config.step_timeout,
-                    )
-            except StepFailed as error:
-                failure = AttemptFailure(
-                    f"{error.path} ({error.label})",
-                    error.reason,
-                    session_expired=isinstance(error, SessionExpired),
-                )
-            except TimeoutError:
-                step = f"{current[0].path} ({current[0].label})" if current else None
-                timeout = f"{self._config.run_timeout:g}"
-                failure = AttemptFailure(step, f"run timed out after {timeout} s")
-            except PlaywrightError as error:
-                failure = AttemptFailure(None, _first_line(error.message))
-            except asyncio.CancelledError:
-                if self._stopping and context is not None:
-                    await self._save_state(context, profile.name)
+        except asyncio.CancelledError:
+            if run.run_id not in self._lost:
                 raise
-            if context is not None:
-                name = f"task{task_id}-{profile.name}-{attempt}"
-                requested = self._trace_paths.get(task_id)
-                if failure is not None:
-                    failure = replace(
-                        failure,
-                        screenshot=await self._screenshot(page, name) if page else None,
-                        trace=await self._stop_tracing(
-                            context, requested or self._artifact(f"{name}.zip")
-                        ),
-                    )
-                else:
-                    await self._stop_tracing(context, requested)
-                await self._save_state(context, profile.name)
-            return failure
+            self._lost.discard(run.run_id)
+            playing.uncancel()
+            lost = AttemptFailure(None, "another process took this profile's lease over")
+            await self._ledger.fail_attempt(run, attempt, lost, final=True)
         finally:
-            if context is not None:
-                await self._browser.close_context(context)
+            self.current_steps.pop(run.run_id, None)
+            self._playing.pop(run.run_id, None)
+            await asyncio.shield(self._leases.release(run.profile_id, run.run_id))
 
-    async def _save_state(self, context: BrowserContext, profile: str) -> None:
-        try:
-            state = await context.storage_state()
-        except PlaywrightError as error:
-            logger.warning(
-                "could not read the state of %s: %s", profile, _first_line(error.message)
+    async def _attempt(self, run: RunRef, plan: AttemptPlan) -> AttemptFailure | None:
+        def on_step(step: Step) -> None:
+            self.current_steps[run.run_id] = step.label
+            self.events.emit(
+                StepStarted(run.task.task_id, run.run_id, run.profile, step.path, step.label)
             )
-            return
-        self._states.save(profile, state)
 
-    def _artifact(self, filename: str) -> Path:
-        directory = self._config.artifacts_dir
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return directory / filename
-
-    async def _screenshot(self, page: Page, name: str) -> Path | None:
-        path = self._artifact(f"{name}.png")
+        bound = self._config.run_timeout + ATTEMPT_SLACK
         try:
-            await page.screenshot(path=path, timeout=SCREENSHOT_TIMEOUT_MS)
-        except PlaywrightError as error:
-            logger.warning("no screenshot of %s: %s", name, _first_line(error.message))
-            return None
-        return _owner_only(path)
-
-    async def _stop_tracing(self, context: BrowserContext, path: Path | None) -> Path | None:
-        """Keep the trace at `path` (a failed try), or drop it (None: the try succeeded)."""
-        try:
-            await context.tracing.stop(path=path)
-        except PlaywrightError as error:
-            logger.warning("no trace kept: %s", _first_line(error.message))
-            return None
-        return _owner_only(path) if path is not None else None
-
-
-def _owner_only(path: Path) -> Path | None:
-    """The artifact, made readable by the owner only; None if it was not written."""
-    if not path.is_file():
-        return None
-    path.chmod(0o600)
-    return path
-
-
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else "browser error"
+            async with asyncio.timeout(bound):
+                return await self._play(plan, on_step)
+        except TimeoutError:
+            logger.error("run %d: the attempt did not end within %.0f s", run.run_id, bound)
+            return AttemptFailure(None, f"the browser did not answer for {bound:g} s")

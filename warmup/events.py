@@ -1,7 +1,9 @@
 """What the engine tells its listeners (the Telegram reporter, the terminal display).
 
-Listeners are plain callables that must return at once: the engine never waits
-for a listener, so a slow chat can never slow a browser run.
+Status events are emitted by the ledger after the change is committed, so a listener
+that reads the database always finds the state it was told of. Listeners are plain
+callables that must return at once: the engine never waits for a listener, so a slow
+chat can never slow a browser run.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class RunQueued:
+class TaskSubmitted:
+    """A task was created, or an interrupted one resumed, and waits for the engine."""
+
     task_id: int
-    run_id: int
-    profile: str
+    chat_id: int
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,7 @@ class TaskFinished:
     status: TaskStatus
 
 
-Event = RunQueued | RunStarted | StepStarted | RunFinished | RunFailed | TaskFinished
+Event = TaskSubmitted | RunStarted | StepStarted | RunFinished | RunFailed | TaskFinished
 Listener = Callable[[Event], None]
 
 

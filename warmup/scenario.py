@@ -7,6 +7,7 @@ line. Nothing here touches a browser; :mod:`warmup.player` plays the result.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
@@ -19,6 +20,8 @@ from typing import Any, NoReturn
 import yaml
 
 from warmup.yaml_keys import key_lines
+
+logger = logging.getLogger(__name__)
 
 ACTIONS = ("goto", "wait", "scroll", "click", "type", "press", "expect", "repeat")
 MODIFIERS = ("timeout", "optional", "probability")
@@ -382,6 +385,31 @@ def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> Any:
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+
+def _on_libyaml(loader: type[yaml.SafeLoader]) -> type[Any] | None:
+    """The loader's constructors on libyaml's parser, several times faster than PyYAML's
+    own (the marks, hence the lines, are the same); None when PyYAML lacks libyaml."""
+    if not yaml.__with_libyaml__:
+        return None
+    constructors = dict(loader.yaml_constructors)
+    return type(f"C{loader.__name__}", (yaml.CSafeLoader,), {"yaml_constructors": constructors})
+
+
+_FastLineLoader = _on_libyaml(_LineLoader)
+
+
+def _load_yaml(source: str, text: str) -> Any:
+    """Parse with libyaml; a file it refuses is parsed again by the pure-Python loader, whose
+    errors are the ones the messages quote (libyaml words them differently and refuses a
+    few documents PyYAML reads)."""
+    if _FastLineLoader is not None:
+        try:
+            return yaml.load(text, Loader=_FastLineLoader)  # a SafeLoader: plain data only
+        except Exception as exc:  # whatever it is, the second pass reports or reads it
+            logger.debug("libyaml refused %s (%s): parsing it again", source, exc)
+    # _LineLoader is a SafeLoader: plain data only, no arbitrary objects.
+    return yaml.load(text, Loader=_LineLoader)
 
 
 def _line_of(container: object, key: object = None) -> int | None:
@@ -773,8 +801,7 @@ def load_scenario(path: Path) -> Scenario:
         reason = f"not UTF-8 text (byte 0x{bad:02x}); save the file as UTF-8"
         raise ScenarioError(source, reason, line=line) from None
     try:
-        # _LineLoader is a SafeLoader: plain data only, no arbitrary objects.
-        data = yaml.load(text, Loader=_LineLoader)
+        data = _load_yaml(source, text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -785,6 +812,11 @@ def load_scenario(path: Path) -> Scenario:
     except (yaml.YAMLError, ValueError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ScenarioError(source, f"invalid YAML: {first_line}") from None
+    except (LookupError, AttributeError):
+        # PyYAML's own constructors fail this way on an explicit tag with an empty or wrong
+        # value, like `!!int ''`, `!!bool maybe` or `!!timestamp x`
+        reason = "invalid YAML: a value does not fit its tag (like !!int)"
+        raise ScenarioError(source, reason) from None
     except RecursionError:
         raise ScenarioError(source, "invalid YAML: nested too deeply") from None
     if data is None:

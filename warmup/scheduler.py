@@ -15,15 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from models import Schedule, WarmupTask
 from models.writes import retry_write
 from warmup.catalog import ScenarioChoiceError
-from warmup.engine import utcnow
+from warmup.clock import utcnow, wait_set
 from warmup.targets import TargetError
 from warmup.tasks import TaskError
 from warmup.timing import Timing, TimingError, Window, next_run, parse_clock
@@ -40,6 +39,10 @@ class ScheduledStarter(Protocol):
     async def start_scheduled(self, schedule: Schedule) -> WarmupTask | None: ...
 
 
+ErrorReport = Callable[[Schedule, str], Awaitable[None]]
+"""Tells the schedule's chat why an occurrence did not start."""
+
+
 def timing_of(schedule: Schedule) -> Timing:
     window = None
     if schedule.window_start and schedule.window_end:
@@ -51,25 +54,32 @@ class Scheduler:
     def __init__(
         self,
         tasks: ScheduledStarter,
-        on_started: Callable[[WarmupTask], None],
-        on_error: Callable[[Schedule, str], None] | None = None,
+        on_error: ErrorReport | None = None,
         *,
         now: Callable[[], datetime] = utcnow,
         max_sleep: float = MAX_SLEEP,
         rng: random.Random | None = None,
     ) -> None:
         self._tasks = tasks
-        self._on_started = on_started
         self._on_error = on_error
         self._now = now
         self._max_sleep = max_sleep
         self._rng = rng or random.Random()
         self._woken = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._passes = 0
+        self._passed = asyncio.Condition()
 
     def start(self) -> None:
         """Start the background loop."""
         self._loop_task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def passed(self) -> None:
+        """Wait until the loop has made a whole pass that began after this call: by then
+        whatever was due when it was called has been started or skipped."""
+        async with self._passed:
+            target = self._passes + 2  # the pass under way may have begun before the call
+            await self._passed.wait_for(lambda: self._passes >= target)
 
     def wake(self) -> None:
         """A schedule was added or changed: look again at what is due."""
@@ -166,22 +176,21 @@ class Scheduler:
             task = await self._tasks.start_scheduled(schedule)
         except (TaskError, TargetError, ScenarioChoiceError) as error:
             logger.warning("schedule %d did not start: %s", schedule.id, error)
-            self._tell(schedule, str(error))
+            await self._tell(schedule, str(error))
             return False
         except Exception:
             logger.exception("schedule %d did not start", schedule.id)
-            self._tell(schedule, "an internal error; see the bot's log")
+            await self._tell(schedule, "an internal error; see the bot's log")
             return False
         if task is None:
             logger.info("schedule %d: every profile is busy; occurrence skipped", schedule.id)
             return False
         logger.info("schedule %d started task %d", schedule.id, task.id)
-        self._on_started(task)
         return True
 
-    def _tell(self, schedule: Schedule, reason: str) -> None:
+    async def _tell(self, schedule: Schedule, reason: str) -> None:
         if self._on_error is not None:
-            self._on_error(schedule, reason)
+            await self._on_error(schedule, reason)
 
     async def _seconds_until_due(self) -> float:
         upcoming = (
@@ -203,5 +212,7 @@ class Scheduler:
             except Exception:
                 logger.exception("schedules: a pass failed; trying again later")
                 delay = self._max_sleep
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), timeout=delay)
+            async with self._passed:
+                self._passes += 1
+                self._passed.notify_all()
+            await wait_set(self._woken, delay)

@@ -1,10 +1,17 @@
-"""Profiles' saved storage states (cookies and localStorage), one JSON file each."""
+"""Profiles' saved storage states (cookies, localStorage, IndexedDB), one JSON file each.
+
+The engine runs on the event loop, so it uses the async `load_state` / `save_state`, which
+do the reading, parsing and fsync-ed writing in a worker thread. The synchronous `load` /
+`save` stay for code that is not on the loop's hot path (the /import handler, tests).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +56,39 @@ class StateStore:
             return None
 
     def save(self, profile: str, state: StorageState) -> None:
-        """Write atomically, readable by the owner only: a crash leaves the old file whole."""
+        """Write atomically, readable by the owner only: a crash leaves the old file whole.
+
+        Each write has its own temporary file, so two writes of one profile that overlap
+        (a cancelled save still finishing in its thread) cannot mix: the last one wins.
+        """
         self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = self.path_for(profile)
-        temporary = target.with_suffix(".json.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
+        # mkstemp creates the file owner-only (0600).
+        descriptor, name = tempfile.mkstemp(
+            dir=self._directory, prefix=f".{target.name}.", suffix=".tmp"
+        )
+        temporary = Path(name)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                json.dump(state, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    async def load_state(self, profile: str, seed: Path | None) -> StorageState | None:
+        """`load`, in a worker thread: the event loop never waits for the disk."""
+        return await asyncio.to_thread(self.load, profile, seed)
+
+    async def save_state(self, profile: str, state: StorageState) -> None:
+        """`save`, in a worker thread: the fsync never blocks the event loop.
+
+        A cancelled call returns at once while the thread finishes the write, which stays
+        atomic either way.
+        """
+        await asyncio.to_thread(self.save, profile, state)
 
 
 def _read_state(path: Path) -> StorageState | None:
@@ -132,6 +162,21 @@ def _check_origin(origin: object) -> None:
         for item in storage
     ):
         raise UnusableState("an origin's localStorage is not a list of names and values")
+    _check_indexed_db(origin.get("indexedDB"))
+
+
+def _check_indexed_db(databases: object) -> None:
+    """Only the outline of `storage_state(indexed_db=True)`'s databases.
+
+    Playwright writes `[{"name", "version", "stores": [{"name", "autoIncrement", "keyPath"?,
+    "records": [{"key" | "keyEncoded", "value" | "valueEncoded"}], "indexes": [...]}]}]`;
+    the records hold the site's own values in Playwright's serialization, which only
+    Playwright knows how to judge. A list of objects is all that is required here.
+    """
+    if databases is None:
+        return
+    if not isinstance(databases, list) or not all(isinstance(item, dict) for item in databases):
+        raise UnusableState("an origin's indexedDB is not a list of databases")
 
 
 def _set_aside(path: Path) -> None:

@@ -1,0 +1,509 @@
+"""The task ledger: the one owner of every status of tasks and runs.
+
+Every change is a compare-and-set: an UPDATE that names the statuses it may leave
+(`WHERE status IN (...)`) and whose row count says whether it happened. A change that
+lost a race is refused (False or None) and nothing is overwritten: `/cancel` of a task
+that has just completed leaves it completed; a second Resume finds the task no longer
+interrupted. The moves allowed are written once, in TASK_MOVES and RUN_MOVES.
+
+A notification that a change causes (a failed run, an interrupted task) is written to
+the outbox in the same transaction as the change, so both happen or neither does.
+Events are emitted after the commit, so a listener that reads the database finds what
+it was told of. Nothing here awaits the browser or Telegram.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models import (
+    ACTIVE_TASK_STATUSES,
+    COMMAND_LINE_CHAT,
+    NoticeKind,
+    OutboxMessage,
+    Profile,
+    ProfileLease,
+    RunStatus,
+    TaskStatus,
+    WarmupRun,
+    WarmupTask,
+)
+from models.writes import retry_write
+from warmup.attempt import AttemptFailure
+from warmup.clock import utcnow
+from warmup.events import EventBus, RunFailed, RunFinished, RunStarted, TaskFinished, TaskSubmitted
+
+logger = logging.getLogger(__name__)
+
+TASK_MOVES: Mapping[TaskStatus, frozenset[TaskStatus]] = MappingProxyType(
+    {
+        TaskStatus.pending: frozenset(
+            {TaskStatus.running, TaskStatus.cancelled, TaskStatus.interrupted, TaskStatus.failed}
+        ),
+        TaskStatus.running: frozenset(
+            {TaskStatus.completed, TaskStatus.failed, TaskStatus.cancelled, TaskStatus.interrupted}
+        ),
+        TaskStatus.interrupted: frozenset({TaskStatus.pending, TaskStatus.cancelled}),
+        TaskStatus.completed: frozenset(),
+        TaskStatus.failed: frozenset(),
+        TaskStatus.cancelled: frozenset(),
+    }
+)
+"""Where a task may go from each status. `interrupted → pending` is Resume."""
+
+RUN_MOVES: Mapping[RunStatus, frozenset[RunStatus]] = MappingProxyType(
+    {
+        RunStatus.queued: frozenset(
+            {RunStatus.running, RunStatus.cancelled, RunStatus.interrupted, RunStatus.failed}
+        ),
+        RunStatus.running: frozenset(
+            {
+                RunStatus.running,
+                RunStatus.succeeded,
+                RunStatus.failed,
+                RunStatus.cancelled,
+                RunStatus.interrupted,
+            }
+        ),
+        RunStatus.interrupted: frozenset({RunStatus.queued, RunStatus.cancelled}),
+        RunStatus.succeeded: frozenset(),
+        RunStatus.failed: frozenset(),
+        RunStatus.cancelled: frozenset(),
+    }
+)
+"""Where a run may go from each status. `running → running` is its next attempt;
+`interrupted → queued` is Resume."""
+
+MAX_STEP = 255
+"""The `failed_step` column's length."""
+
+
+def task_sources(target: TaskStatus) -> list[TaskStatus]:
+    """The statuses a task may reach `target` from."""
+    return [status for status, targets in TASK_MOVES.items() if target in targets]
+
+
+def run_sources(target: RunStatus) -> list[RunStatus]:
+    """The statuses a run may reach `target` from."""
+    return [status for status, targets in RUN_MOVES.items() if target in targets]
+
+
+UNFINISHED_RUN_STATUSES = (RunStatus.queued, RunStatus.running)
+STOPPED_RUN_STATUS: Mapping[TaskStatus, RunStatus] = MappingProxyType(
+    {
+        TaskStatus.cancelled: RunStatus.cancelled,
+        TaskStatus.interrupted: RunStatus.interrupted,
+        TaskStatus.failed: RunStatus.failed,
+    }
+)
+"""What the unfinished runs of a task become when the task is stopped this way."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRef:
+    task_id: int
+    chat_id: int
+    language: str
+
+    @classmethod
+    def of(cls, task: WarmupTask) -> TaskRef:
+        return cls(task.id, task.chat_id, task.language)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    task: TaskRef
+    run_id: int
+    profile_id: int
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRun:
+    """A run to play, with the profile row it plays (options, vars, seed)."""
+
+    ref: RunRef
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class StoppedRun:
+    run_id: int
+    profile: str
+
+
+class Ledger:
+    def __init__(self, events: EventBus, *, alert_chat_ids: Sequence[int] = ()) -> None:
+        self._events = events
+        self._alert_chat_ids = tuple(alert_chat_ids)
+        """Chats that receive every failure notification besides the task's own."""
+
+    @property
+    def events(self) -> EventBus:
+        return self._events
+
+    async def create_task(
+        self,
+        *,
+        chat_id: int,
+        user_id: int | None,
+        target: str,
+        scenario: str,
+        language: str,
+        profile_ids: Sequence[int],
+        schedule_id: int | None = None,
+    ) -> WarmupTask:
+        """A pending task with a queued run per profile."""
+
+        async def create() -> WarmupTask:
+            async with in_transaction():
+                task = await WarmupTask.create(
+                    chat_id=chat_id,
+                    user_id=user_id,
+                    target=target[:512],
+                    scenario=scenario,
+                    language=language,
+                    schedule_id=schedule_id,
+                )
+                await WarmupRun.bulk_create(
+                    [WarmupRun(task=task, profile_id=profile_id) for profile_id in profile_ids]
+                )
+            return task
+
+        task = await retry_write(create, what="a new task")
+        self._events.emit(TaskSubmitted(task.id, task.chat_id))
+        return task
+
+    async def reopen_task(self, task_id: int) -> int | None:
+        """Resume: an interrupted task becomes pending and its interrupted runs queued
+        again. How many runs were queued; None when the task was not interrupted."""
+
+        async def reopen() -> tuple[int, WarmupTask] | None:
+            async with in_transaction():
+                moved = await WarmupTask.filter(
+                    id=task_id, status__in=task_sources(TaskStatus.pending)
+                ).update(status=TaskStatus.pending, finished_at=None, progress_final=False)
+                if not moved:
+                    return None
+                queued = await WarmupRun.filter(
+                    task_id=task_id, status__in=run_sources(RunStatus.queued)
+                ).update(status=RunStatus.queued, finished_at=None)
+                task = await WarmupTask.get(id=task_id)
+            return queued, task
+
+        reopened = await retry_write(reopen, what=f"resume of task {task_id}")
+        if reopened is None:
+            return None
+        queued, task = reopened
+        self._events.emit(TaskSubmitted(task.id, task.chat_id, resumed=True))
+        return queued
+
+    async def start_task(self, task_id: int) -> tuple[TaskRef, list[QueuedRun]] | None:
+        """pending → running; the queued runs to play. None when it is no longer pending
+        (cancelled before the engine came to it)."""
+
+        async def start() -> WarmupTask | None:
+            async with in_transaction():
+                moved = await WarmupTask.filter(
+                    id=task_id, status__in=task_sources(TaskStatus.running)
+                ).update(status=TaskStatus.running)
+                if not moved:
+                    return None
+                await WarmupTask.filter(id=task_id, started_at__isnull=True).update(
+                    started_at=utcnow()
+                )
+                return await WarmupTask.get(id=task_id)
+
+        task = await retry_write(start, what=f"start of task {task_id}")
+        if task is None:
+            return None
+        ref = TaskRef.of(task)
+        runs = await WarmupRun.filter(task_id=task_id, status=RunStatus.queued).prefetch_related(
+            "profile"
+        )
+        return ref, [
+            QueuedRun(RunRef(ref, run.id, run.profile.id, run.profile.name), run.profile)
+            for run in runs
+        ]
+
+    async def begin_attempt(self, run: RunRef, attempt: int) -> bool:
+        """queued → running for the first attempt, running → running for the next; False
+        when the run was stopped meanwhile (cancelled, interrupted)."""
+        now = utcnow()
+        if attempt == 1:
+            moved = await retry_write(
+                lambda: WarmupRun.filter(id=run.run_id, status=RunStatus.queued).update(
+                    status=RunStatus.running, attempts=1, started_at=now
+                ),
+                what=f"start of run {run.run_id}",
+            )
+        else:
+            moved = await retry_write(
+                lambda: WarmupRun.filter(
+                    id=run.run_id, status=RunStatus.running, attempts=attempt - 1
+                ).update(attempts=attempt),
+                what=f"attempt {attempt} of run {run.run_id}",
+            )
+        if moved:
+            self._events.emit(RunStarted(run.task.task_id, run.run_id, run.profile, attempt))
+        return bool(moved)
+
+    async def succeed_run(self, run: RunRef, attempt: int) -> bool:
+        """running → succeeded; the profile's "session expired" mark is cleared with it."""
+
+        async def succeed() -> int:
+            async with in_transaction():
+                moved = await WarmupRun.filter(
+                    id=run.run_id, status=RunStatus.running, attempts=attempt
+                ).update(
+                    status=RunStatus.succeeded,
+                    finished_at=utcnow(),
+                    failed_step=None,
+                    error=None,
+                    screenshot_path=None,
+                    trace_path=None,
+                )
+                if moved:
+                    await Profile.filter(id=run.profile_id).update(session_expired=False)
+                return moved
+
+        moved = await retry_write(succeed, what=f"success of run {run.run_id}")
+        if moved:
+            self._events.emit(
+                RunFinished(run.task.task_id, run.run_id, run.profile, RunStatus.succeeded)
+            )
+        return bool(moved)
+
+    async def fail_attempt(
+        self, run: RunRef, attempt: int, failure: AttemptFailure, *, final: bool
+    ) -> bool:
+        """Record a failed attempt. A final one fails the run and queues its failure
+        notification in the same transaction; another leaves the run running."""
+        fields: dict[str, Any] = {
+            "failed_step": failure.step[:MAX_STEP] if failure.step else None,
+            "error": failure.error,
+            "screenshot_path": str(failure.screenshot) if failure.screenshot else None,
+            "trace_path": str(failure.trace) if failure.trace else None,
+        }
+        if final:
+            fields.update(status=RunStatus.failed, finished_at=utcnow())
+
+        async def record() -> int:
+            async with in_transaction():
+                moved = await WarmupRun.filter(
+                    id=run.run_id, status=RunStatus.running, attempts=attempt
+                ).update(**fields)
+                if moved and failure.session_expired:
+                    await Profile.filter(id=run.profile_id).update(session_expired=True)
+                if moved and final:
+                    await self._queue_failure(run, failure)
+                return moved
+
+        moved = await retry_write(record, what=f"failure of run {run.run_id}")
+        if moved:
+            self._events.emit(
+                RunFailed(
+                    run.task.task_id,
+                    run.run_id,
+                    run.profile,
+                    attempt,
+                    failure.step,
+                    failure.error,
+                    failure.screenshot,
+                    final,
+                    failure.trace,
+                    failure.session_expired,
+                )
+            )
+        return bool(moved)
+
+    async def _queue_failure(self, run: RunRef, failure: AttemptFailure) -> None:
+        task = run.task
+        if task.chat_id == COMMAND_LINE_CHAT:
+            return
+        chats = [task.chat_id, *(chat for chat in self._alert_chat_ids if chat != task.chat_id)]
+        payload = {
+            "run_id": run.run_id,
+            "profile": run.profile,
+            "step": failure.step,
+            "error": failure.error,
+            "screenshot": str(failure.screenshot) if failure.screenshot else None,
+            "trace": failure.trace is not None,
+            "session_expired": failure.session_expired,
+        }
+        await OutboxMessage.bulk_create(
+            [
+                OutboxMessage(
+                    chat_id=chat,
+                    kind=NoticeKind.run_failed,
+                    task_id=task.task_id,
+                    language=task.language,
+                    payload=payload,
+                )
+                for chat in chats
+            ]
+        )
+
+    async def stop_task(self, task: TaskRef, status: TaskStatus) -> bool:
+        """Stop what is left of a task: its unfinished runs and the task itself become
+        `status` (cancelled, interrupted, or failed by an engine error). True when the
+        task itself moved; its runs move even when it had moved already (a cancel
+        marks the task first, then its playing runs end)."""
+        run_status = STOPPED_RUN_STATUS[status]
+
+        async def stop() -> tuple[list[StoppedRun], bool]:
+            async with in_transaction():
+                stopped = await self._stop_runs(task.task_id, run_status, UNFINISHED_RUN_STATUSES)
+                moved = await WarmupTask.filter(
+                    id=task.task_id, status__in=task_sources(status)
+                ).update(status=status, finished_at=utcnow())
+            return stopped, bool(moved)
+
+        stopped, moved = await retry_write(stop, what=f"stop of task {task.task_id}")
+        self._announce_stopped(task.task_id, stopped, run_status)
+        if moved:
+            self._events.emit(TaskFinished(task.task_id, status))
+        return moved
+
+    async def cancel_task(self, task_id: int) -> bool:
+        """pending, running or interrupted → cancelled, with every run not yet ended. Runs
+        that are still playing find their next write refused and stop; the caller stops
+        them at once. False when the task had already ended."""
+
+        async def cancel() -> list[StoppedRun] | None:
+            async with in_transaction():
+                moved = await WarmupTask.filter(
+                    id=task_id, status__in=task_sources(TaskStatus.cancelled)
+                ).update(status=TaskStatus.cancelled, finished_at=utcnow())
+                if not moved:
+                    return None
+                return await self._stop_runs(
+                    task_id, RunStatus.cancelled, run_sources(RunStatus.cancelled)
+                )
+
+        stopped = await retry_write(cancel, what=f"cancel of task {task_id}")
+        if stopped is None:
+            return False
+        self._announce_stopped(task_id, stopped, RunStatus.cancelled)
+        self._events.emit(TaskFinished(task_id, TaskStatus.cancelled))
+        return True
+
+    async def finish_task(self, task: TaskRef) -> TaskStatus | None:
+        """running → completed, or failed when every run failed; None when the task had
+        been stopped meanwhile."""
+
+        async def finish() -> TaskStatus | None:
+            async with in_transaction():
+                statuses = await WarmupRun.filter(task_id=task.task_id).values_list(
+                    "status", flat=True
+                )
+                status = (
+                    TaskStatus.failed
+                    if statuses and all(status == RunStatus.failed for status in statuses)
+                    else TaskStatus.completed
+                )
+                moved = await WarmupTask.filter(id=task.task_id, status=TaskStatus.running).update(
+                    status=status, finished_at=utcnow()
+                )
+            return status if moved else None
+
+        status = await retry_write(finish, what=f"end of task {task.task_id}")
+        if status is not None:
+            self._events.emit(TaskFinished(task.task_id, status))
+        return status
+
+    async def recover(self, owner: str, *, lease_ttl: float, auto_resume: bool) -> list[WarmupTask]:
+        """At start, before anything may start work: what a stopped process left
+        unfinished becomes interrupted.
+
+        Leases under `owner` were left by this process's earlier life and are released.
+        An active task some of whose runs are held by a live lease is being played by
+        another process and is left alone; so is a command-line task younger than a
+        lease's time to live (it may not have taken its lease yet). Every other active
+        task is interrupted, and each one of a chat gets a notice in the outbox in the
+        same transaction. Returns the interrupted tasks."""
+
+        async def recover() -> list[tuple[WarmupTask, list[StoppedRun]]]:
+            async with in_transaction():
+                await ProfileLease.filter(owner=owner).delete()
+                now = utcnow()
+                alive = set(
+                    await ProfileLease.filter(expires_at__gte=now).values_list("run_id", flat=True)
+                )
+                young = now - timedelta(seconds=lease_ttl)
+                recovered = []
+                for task in await WarmupTask.filter(status__in=list(ACTIVE_TASK_STATUSES)):
+                    if task.chat_id == COMMAND_LINE_CHAT and task.created_at > young:
+                        continue
+                    unfinished = await WarmupRun.filter(
+                        task_id=task.id, status__in=UNFINISHED_RUN_STATUSES
+                    ).values_list("id", flat=True)
+                    if alive.intersection(unfinished):
+                        continue
+                    stopped = await self._stop_runs(
+                        task.id, RunStatus.interrupted, UNFINISHED_RUN_STATUSES
+                    )
+                    await WarmupTask.filter(
+                        id=task.id, status__in=list(ACTIVE_TASK_STATUSES)
+                    ).update(status=TaskStatus.interrupted, finished_at=now)
+                    if task.chat_id != COMMAND_LINE_CHAT:
+                        await OutboxMessage.create(
+                            chat_id=task.chat_id,
+                            kind=NoticeKind.task_interrupted,
+                            task_id=task.id,
+                            language=task.language,
+                            payload={"auto_resume": auto_resume},
+                        )
+                    recovered.append((task, stopped))
+                return recovered
+
+        recovered = await retry_write(recover, what="recovery of interrupted tasks")
+        for task, stopped in recovered:
+            logger.info("task %d was interrupted by a stop (%d runs)", task.id, len(stopped))
+            self._announce_stopped(task.id, stopped, RunStatus.interrupted)
+            self._events.emit(TaskFinished(task.id, TaskStatus.interrupted))
+        return [task for task, _ in recovered]
+
+    async def queue_notice(
+        self, chat_id: int, kind: NoticeKind, language: str, **payload: Any
+    ) -> None:
+        """A notification that no status change carries (a schedule that could not start,
+        a task that could not be resumed)."""
+        await retry_write(
+            lambda: OutboxMessage.create(
+                chat_id=chat_id,
+                kind=kind,
+                task_id=payload.get("task_id"),
+                language=language,
+                payload=payload,
+            ),
+            what=f"a {kind.value} notice",
+        )
+
+    async def _stop_runs(
+        self, task_id: int, status: RunStatus, sources: Sequence[RunStatus]
+    ) -> list[StoppedRun]:
+        """Inside a transaction: the task's runs in `sources` become `status`."""
+        allowed = [source for source in sources if source in run_sources(status)]
+        rows = await WarmupRun.filter(task_id=task_id, status__in=allowed).values_list(
+            "id", "profile__name"
+        )
+        if not rows:
+            return []
+        await WarmupRun.filter(id__in=[run_id for run_id, _ in rows], status__in=allowed).update(
+            status=status, finished_at=utcnow()
+        )
+        return [StoppedRun(run_id, profile) for run_id, profile in rows]
+
+    def _announce_stopped(
+        self, task_id: int, stopped: Sequence[StoppedRun], status: RunStatus
+    ) -> None:
+        for run in stopped:
+            self._events.emit(RunFinished(task_id, run.run_id, run.profile, status))
