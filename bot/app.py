@@ -126,7 +126,7 @@ class Application:
             # Recovery comes first: nothing (a schedule, a command, AUTO_RESUME) may start
             # work before what a stop left unfinished is marked interrupted.
             await ledger.recover(
-                owner, lease_ttl=settings.lease_ttl, auto_resume=settings.auto_resume
+                owner, lease_ttl=settings.lease_ttl, notify=not settings.auto_resume
             )
 
             pacer = Pacer(telegram_limits(settings))
@@ -212,3 +212,10 @@ class Application:
                 )
                 continue
             logger.info("task %d resumed (AUTO_RESUME)", task.id)
+            await ledger.queue_notice(
+                task.chat_id,
+                NoticeKind.task_interrupted,
+                task.language,
+                task_id=task.id,
+                auto_resume=True,
+            )

@@ -14,6 +14,7 @@ import yaml
 
 from bot.app import Application
 from bot.settings import Settings, load_settings
+from models import ACTIVE_TASK_STATUSES, OutboxMessage, WarmupTask
 from tests.chat_client import ChatClient
 from tests.fake_telegram import FakeTelegram
 from tests.site import LocalSite
@@ -48,6 +49,24 @@ class Harness:
 
     def chat_for(self, chat_id: int, user_id: int = ADMIN_ID) -> ChatClient:
         return ChatClient(self.fake, chat_id=chat_id, user_id=user_id)
+
+    async def settled(self, timeout: float = 30) -> None:
+        """Until everything bound for Telegram has gone: no task is still active, the
+        outbox is empty and every progress message shows its task's final state. What
+        was going to be sent has been, so a count taken now is final."""
+        async with asyncio.timeout(timeout):
+            while True:
+                with self.db():
+                    waiting = (
+                        await WarmupTask.filter(status__in=list(ACTIVE_TASK_STATUSES)).count()
+                        + await OutboxMessage.all().count()
+                        + await WarmupTask.filter(
+                            progress_message_id__not_isnull=True, progress_final=False
+                        ).count()
+                    )
+                if not waiting:
+                    return
+                await asyncio.sleep(0.05)
 
 
 StartBot = Callable[..., Awaitable[Harness]]

@@ -289,12 +289,50 @@ def test_profiles_documents_load_whole_or_are_refused_with_a_one_line_reason(
     directory = tmp_path_factory.mktemp("profiles")
     text = yaml.safe_dump(document, allow_unicode=unicode)
     loaded = _load(directory, text.encode("utf-8"))
-    if isinstance(loaded, ProfilesError):
+    if not (_acceptable(document) or document is None or document == {}):
+        assert isinstance(loaded, ProfilesError), (document, loaded)
         return
-    assert _acceptable(document) or document is None or document == {}, (document, loaded)
+    if isinstance(loaded, ProfilesError):
+        return  # the outline is right, a value is not (a bad name, a proxy without a server…)
     entries = document.get("profiles", []) if isinstance(document, dict) else []
     # nothing in the file is dropped: every entry is a profile, in the file's order
     assert list(loaded) == [entry["name"] for entry in entries]
+
+
+NAMES = st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True)
+# Without control characters and line separators: PyYAML's own dumper writes a NEL (\x85)
+# raw inside quotes, and any reader then folds it to a space.
+PLAIN_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=12)
+VALID_ENTRY = st.fixed_dictionaries(
+    {"name": NAMES},
+    optional={
+        "tags": st.lists(PLAIN_TEXT, max_size=3),
+        "vars": st.dictionaries(PLAIN_TEXT, st.one_of(PLAIN_TEXT, st.integers())),
+        "proxy": st.fixed_dictionaries(
+            {"server": PLAIN_TEXT}, optional={"username": PLAIN_TEXT, "password": PLAIN_TEXT}
+        ),
+        "locale": PLAIN_TEXT,
+        "timezone": PLAIN_TEXT,
+        "viewport": st.fixed_dictionaries(
+            {"width": st.integers(200, 8000), "height": st.integers(200, 8000)}
+        ),
+    },
+)
+
+
+@FUZZ_FILES
+@given(st.lists(VALID_ENTRY, max_size=6, unique_by=lambda entry: entry["name"]), st.booleans())
+def test_valid_profiles_documents_load_every_entry_as_written(
+    tmp_path_factory: pytest.TempPathFactory, entries: list[dict[str, Any]], unicode: bool
+) -> None:
+    text = yaml.safe_dump({"profiles": entries}, allow_unicode=unicode)
+    loaded = _load(tmp_path_factory.mktemp("profiles"), text.encode("utf-8"))
+    assert not isinstance(loaded, ProfilesError), (entries, loaded)
+    assert list(loaded) == [entry["name"] for entry in entries]
+    for entry in entries:
+        profile = loaded[entry["name"]]
+        assert profile.tags == tuple(entry.get("tags", ()))
+        assert profile.vars == {key: str(value) for key, value in entry.get("vars", {}).items()}
 
 
 @FUZZ_FILES

@@ -19,7 +19,7 @@ from warmup.events import Event, EventBus, TaskFinished
 from warmup.leases import LeaseKeeper
 from warmup.ledger import Ledger
 from warmup.scenario import Step
-from warmup.tasks import TaskService
+from warmup.tasks import TaskError, TaskService
 
 
 @dataclass
@@ -71,6 +71,7 @@ class World:
     engine: Engine
     leases: LeaseKeeper
     tasks: TaskService
+    catalog: Catalog
     attempt: FakeAttempt
     finished: list[TaskFinished]
 
@@ -122,7 +123,8 @@ async def world(tmp_path: Path) -> AsyncIterator[Callable[..., World]]:
             engine = Engine(ledger, leases, attempt, config)
             leases.on_lost = engine.lease_lost
             engines.append(engine)
-            return World(engine, leases, TaskService(ledger, engine, catalog), attempt, finished)
+            tasks = TaskService(ledger, engine, catalog)
+            return World(engine, leases, tasks, catalog, attempt, finished)
 
         yield make
         for engine in engines:
@@ -240,3 +242,34 @@ async def test_a_run_whose_lease_another_process_took_over_is_failed_and_stopped
     run = await WarmupRun.get(id=run.id)
     assert run.status == RunStatus.failed
     assert run.error == "another process took this profile's lease over"
+
+
+async def test_a_cancel_with_a_copy_read_before_the_task_completed_is_refused(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    task = await w.start("alice")
+    read_while_running = await WarmupTask.get(id=task.id)
+    w.attempt.hold.set()
+    assert await w.ended(task) == TaskStatus.completed
+    assert read_while_running.status != TaskStatus.completed
+    assert await w.tasks.cancel(read_while_running) is False
+    assert (await WarmupTask.get(id=task.id)).status == TaskStatus.completed
+    assert [event.status for event in w.finished] == [TaskStatus.completed]
+
+
+async def test_resume_refuses_a_task_whose_profile_left_the_profiles_file(
+    world: Callable[..., World], tmp_path: Path
+) -> None:
+    w = world(max_concurrency=1)
+    task = await w.start("alice,bob")
+    await w.attempt.started.wait()
+    await w.engine.shutdown()
+
+    write_profiles(tmp_path, ["alice"])
+    again = world()
+    await again.catalog.reload()
+    with pytest.raises(TaskError, match="no longer in the profiles file: bob"):
+        await again.tasks.resume(await WarmupTask.get(id=task.id))
+    assert (await WarmupTask.get(id=task.id)).status == TaskStatus.interrupted
+    assert again.attempt.played == []

@@ -256,7 +256,7 @@ async def test_recovery_interrupts_what_a_dead_process_left_and_tells_the_chat(
         expires_at=now + timedelta(seconds=30),
     )
 
-    interrupted = await ledger.recover(owner, lease_ttl=30, auto_resume=False)
+    interrupted = await ledger.recover(owner, lease_ttl=30, notify=True)
     assert [task.id for task in interrupted] == [left.task_id]
     assert await status_of(left) == (TaskStatus.interrupted, [RunStatus.interrupted])
     assert await ProfileLease.all().count() == 0, "the dead bot's own lease is released"
@@ -266,7 +266,7 @@ async def test_recovery_interrupts_what_a_dead_process_left_and_tells_the_chat(
         NoticeKind.task_interrupted,
         {"auto_resume": False},
     )
-    assert await ledger.recover(owner, lease_ttl=30, auto_resume=False) == []
+    assert await ledger.recover(owner, lease_ttl=30, notify=True) == []
 
 
 async def test_recovery_leaves_alone_a_task_another_live_process_plays(
@@ -285,12 +285,12 @@ async def test_recovery_leaves_alone_a_task_another_live_process_plays(
     )
     starting, _ = await new_task(ledger, ["bob"], chat_id=COMMAND_LINE_CHAT)
 
-    assert await ledger.recover("bot@test", lease_ttl=30, auto_resume=False) == []
+    assert await ledger.recover("bot@test", lease_ttl=30, notify=True) == []
     assert await status_of(playing) == (TaskStatus.running, [RunStatus.running])
     assert (await status_of(starting))[0] == TaskStatus.running, "too young to judge"
     assert await OutboxMessage.all().count() == 0
 
     await ProfileLease.filter(run_id=run.run_id).update(expires_at=now - timedelta(seconds=1))
-    recovered = await ledger.recover("bot@test", lease_ttl=30, auto_resume=False)
+    recovered = await ledger.recover("bot@test", lease_ttl=30, notify=True)
     assert [task.id for task in recovered] == [playing.task_id]
     assert await OutboxMessage.all().count() == 0, "the command line has no chat to tell"

@@ -6,9 +6,12 @@ signals do, what the database holds after a crash, and whether Chromium outlives
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +64,8 @@ async def kill_mid_task(
 ) -> BotProcess:
     """Start a task of `fast` and `slow`, SIGKILL the bot once fast is done and slow hangs.
 
-    Prints what became of the killed bot's Chromium (and Playwright driver), then kills
-    whatever of them survived, so that the restart is tested on its own merits and no test
-    leaks a browser.
+    The killed bot's Chromium (and Playwright driver) must die with it, within a grace;
+    whatever survived is killed before the test fails, so that no test leaks a browser.
     """
     write_config(tmp_path, site, PROFILES, {"page": PAGE})
     bot = await bots.start()
@@ -82,18 +84,15 @@ async def kill_mid_task(
     assert await bot.wait_exit(10) == -signal.SIGKILL
     for what, processes in (("Chromium", chromium), ("other", others)):
         survivors, waited = await wait_gone(processes, ORPHAN_GRACE)
-        if survivors:
-            print(
-                f"SIGKILL of the bot: {len(survivors)} of {len(processes)} {what} processes "
-                f"still alive {waited:.1f} s later; killing them:\n  "
-                + "\n  ".join(process.describe() for process in survivors)
-            )
-            kill_all(survivors)
-        else:
-            print(
-                f"SIGKILL of the bot: its {len(processes)} {what} processes were gone "
-                f"within {waited:.2f} s"
-            )
+        kill_all(survivors)
+        assert not survivors, (
+            f"SIGKILL of the bot: {len(survivors)} of {len(processes)} {what} processes "
+            f"still alive {waited:.1f} s later:\n  "
+            + "\n  ".join(process.describe() for process in survivors)
+        )
+        print(
+            f"SIGKILL of the bot: its {len(processes)} {what} processes were gone in {waited:.2f} s"
+        )
     assert site.profiles_on("/feed") == ["fast"]
     return bot
 
@@ -158,7 +157,7 @@ async def test_auto_resume_resumes_a_task_left_by_a_sigkill_without_a_press(
     notice = await chat.wait_for_message("resuming it", timeout=30, after=before_restart)
     assert "Warmup #1 was interrupted when the bot stopped" in notice.text
     assert "Resume" not in notice.buttons
-    resumed = await wait_for_new_progress(chat, 1, after=notice.message_id)
+    resumed = await wait_for_new_progress(chat, 1, after=before_restart)
     finished = await chat.wait_until(resumed, "Completed", timeout=60)
     assert "✅ fast" in finished.text and "✅ slow" in finished.text, restarted.explain()
     assert site.profiles_on("/feed") == ["fast"]
@@ -193,3 +192,94 @@ async def test_a_signal_stops_the_bot_gracefully_saving_state_and_closing_chromi
     state = json.loads(state_file.read_text(encoding="utf-8"))
     cookies = {cookie["name"]: cookie["value"] for cookie in state.get("cookies", [])}
     assert cookies.get("visits") == "1", state
+
+
+FAIL_AFTER_A_WHILE = """
+steps:
+  - goto: "{site}/feed?p={profile}"
+  - wait: 2
+  - expect: "#never"
+    timeout: 1
+"""
+
+
+def outbox_and_runs(database: Path) -> tuple[int, list[str]]:
+    """Read straight from the killed bot's SQLite file: (outbox rows, run statuses)."""
+    with sqlite3.connect(database) as connection:
+        notices = connection.execute("SELECT count(*) FROM outbox_message").fetchone()[0]
+        runs = [row[0] for row in connection.execute("SELECT status FROM warmup_run")]
+    return notices, runs
+
+
+async def until_in_file(condition: Callable[[], bool], timeout: float) -> None:
+    """Look again and again (in a thread) at a file another process writes: nothing
+    signals its changes to this one."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if await asyncio.to_thread(condition):
+                return
+            await asyncio.sleep(0.2)
+
+
+async def test_notices_queued_while_telegram_is_down_survive_a_kill_and_arrive_once(
+    bots: BotLauncher, chat: ChatClient, site: LocalSite, tmp_path: Path, fake: FakeTelegram
+) -> None:
+    write_config(tmp_path, site, ["first", "second"], {"late": FAIL_AFTER_A_WHILE})
+    bot = await bots.start()
+    await chat.send("/warmup all late")
+    progress = await chat.wait_for_reply(timeout=30)
+    await chat.wait_until(progress, lambda m: m.text.count("wait 2") == 2, timeout=60)
+    await fake.go_offline()
+    database = tmp_path / "warmup.sqlite3"
+    await until_in_file(lambda: outbox_and_runs(database) == (2, ["failed", "failed"]), 60)
+    bot.send_signal(signal.SIGKILL)
+    assert await bot.wait_exit(10) == -signal.SIGKILL
+    kill_all(bot.seen.values())
+    await fake.go_online()
+    assert not [m for m in chat.bot_messages if m.photo is not None], "nothing went out"
+
+    restarted = await bots.start()
+    for profile in ("first", "second"):
+        await chat.wait_for_message(
+            lambda m, profile=profile: (
+                m.photo is not None and f"profile {profile} failed" in m.text
+            ),
+            timeout=30,
+        )
+    await chat.wait_until(progress, "Failed", timeout=30)
+    await until_in_file(lambda: outbox_and_runs(database)[0] == 0, 30)
+    photos = [m for m in chat.bot_messages if m.photo is not None]
+    assert len(photos) == 2, "each notice exactly once"
+    await stop_cleanly(restarted)
+
+
+async def test_try_is_refused_while_the_bot_plays_the_profile(
+    bots: BotLauncher, chat: ChatClient, site: LocalSite, tmp_path: Path
+) -> None:
+    write_config(tmp_path, site, ["alice"], {"counter": COUNTER_THEN_WAIT})
+    bot = await bots.start()
+    await chat.send("/warmup alice")
+    progress = await chat.wait_for_reply(timeout=30)
+    await chat.wait_until(progress, "wait 30", timeout=60)
+
+    trial = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "try",
+        "counter",
+        "--profile",
+        "alice",
+        cwd=tmp_path,
+        env=bots.environment(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(trial.communicate(), timeout=90)
+    assert trial.returncode == 2, (stdout, stderr)
+    assert "profile 'alice' is playing or waiting to play in another task" in stderr.decode()
+    assert site.profiles_on("/visit-counter") == ["alice"], "try played nothing"
+    assert "▶️ alice" in progress.text, "the bot's run goes on"
+    await chat.send("/cancel 1")
+    await chat.wait_for_reply(timeout=30)
+    await stop_cleanly(bot)

@@ -38,7 +38,8 @@ async def after_a_pass(harness: Harness) -> None:
     """Until the scheduler has looked at what is due now (and started or skipped it)."""
     scheduler = scheduler_of(harness)
     scheduler.wake()
-    await asyncio.wait_for(scheduler.passed(), timeout=10)
+    async with asyncio.timeout(10):
+        await scheduler.passed()
 
 
 async def progress_of(harness: Harness, task_id: int) -> BotMessage:

@@ -44,7 +44,7 @@ async def test_flood_limits_and_server_errors_delay_a_failure_notification_once(
     failure = await harness.chat.wait_for_message(lambda m: m.photo is not None, timeout=30)
     assert "HTTP 500" in failure.text
     await harness.chat.wait_until(progress, "Failed", timeout=30)
-    await asyncio.sleep(1)
+    await harness.settled()
     refused = [c.error_code for c in fake.calls if c.method == "sendPhoto" and not c.ok]
     assert refused == [429, 500, 502]
     assert delivered(fake, "sendPhoto") == 1
@@ -59,7 +59,7 @@ async def test_a_timed_out_notification_is_sent_again_and_arrives_once(
     await harness.chat.send("/warmup bad")
     await harness.chat.wait_for_reply()
     await harness.chat.wait_for_message(lambda m: m.photo is not None, timeout=30)
-    await asyncio.sleep(1)
+    await harness.settled()
     assert delivered(harness.fake, "sendPhoto") == 1
     assert len([m for m in harness.chat.bot_messages if m.photo is not None]) == 1
 
@@ -86,8 +86,9 @@ async def test_after_an_outage_the_progress_shows_the_latest_state_and_nothing_i
 
     await fake.go_offline()
     offline_at = time.monotonic()
-    await asyncio.sleep(4)
-    assert len(finished_at) == 2, "the runs must end while Telegram is unreachable"
+    for task_id in (1, 2):  # the runs must end while Telegram is unreachable
+        await asyncio.wait_for(harness.app.engine.finished(task_id), timeout=60)
+    assert len(finished_at) == 2
     assert all(moment > offline_at for moment in finished_at)
     edits_before = steady.edit_count + broken.edit_count
     await fake.go_online()
@@ -96,7 +97,7 @@ async def test_after_an_outage_the_progress_shows_the_latest_state_and_nothing_i
     await chat.wait_until(broken, "Failed", timeout=60)
     failure = await chat.wait_for_message(lambda m: m.photo is not None, timeout=60)
     assert "bad" in failure.text
-    await asyncio.sleep(1)
+    await harness.settled()
     assert steady.edit_count + broken.edit_count - edits_before <= 2
     assert len([m for m in chat.bot_messages if m.photo is not None]) == 1
 

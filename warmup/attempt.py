@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from warmup.browser import BrowserPool
+from warmup.browser import BrowserPool, first_line
 from warmup.player import SessionExpired, StepFailed, play
 from warmup.scenario import Scenario, Step
 from warmup.state_store import StateStore
@@ -123,7 +123,7 @@ class BrowserAttempt:
                 plan.run_id,
                 plan.profile.name,
             )
-            reason = _first_line(str(error)) if str(error) else "no details"
+            reason = first_line(str(error)) if str(error) else "no details"
             return AttemptFailure(None, f"internal error: {type(error).__name__}: {reason}")
 
     async def _attempt(
@@ -223,7 +223,7 @@ class BrowserAttempt:
                 return AttemptFailure(where, "the browser did not open a context in time")
             return AttemptFailure(where, f"run timed out after {self._config.run_timeout:g} s")
         except PlaywrightError as error:
-            return AttemptFailure(None, _first_line(error.message))
+            return AttemptFailure(None, first_line(error.message))
         return None
 
     async def _keep(
@@ -261,7 +261,7 @@ class BrowserAttempt:
         except TimeoutError:
             logger.warning("%s: no answer from the browser within %g s", what, timeout)
         except PlaywrightError as error:
-            logger.warning("%s: %s", what, _first_line(error.message))
+            logger.warning("%s: %s", what, first_line(error.message))
 
     async def _screenshot(self, page: Page, name: str) -> Path | None:
         path = await self._artifact(f"{name}.png")
@@ -324,7 +324,3 @@ def _owner_only(path: Path) -> Path | None:
         return None
     path.chmod(0o600)
     return path
-
-
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else "browser error"

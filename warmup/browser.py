@@ -183,7 +183,7 @@ class BrowserPool:
         try:
             await context.close()
         except PlaywrightError as error:
-            logger.info("context already closed: %s", _first_line(error.message))
+            logger.info("context already closed: %s", first_line(error.message))
         self._contexts.discard(context)
 
     async def close_context(self, context: BrowserContext, timeout: float = CLOSE_TIMEOUT) -> bool:
@@ -261,7 +261,7 @@ class BrowserPool:
                     reason = f"it did not close within {self._operation_timeout:g} s"
                     await self._kill(browser, marker, reason)
                 except PlaywrightError as error:
-                    logger.info("browser already closed: %s", _first_line(error.message))
+                    logger.info("browser already closed: %s", first_line(error.message))
         pending = [*self._closing.values(), *self._late]
         for task in pending:
             task.cancel()
@@ -309,6 +309,7 @@ def _running(process: psutil.Process) -> bool:
         return False
 
 
-def _first_line(message: str) -> str:
+def first_line(message: str) -> str:
+    """The first line of a browser error's message: Playwright's carry a call log below."""
     lines = message.strip().splitlines()
     return lines[0] if lines else "browser error"

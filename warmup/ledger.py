@@ -419,7 +419,7 @@ class Ledger:
             self._events.emit(TaskFinished(task.task_id, status))
         return status
 
-    async def recover(self, owner: str, *, lease_ttl: float, auto_resume: bool) -> list[WarmupTask]:
+    async def recover(self, owner: str, *, lease_ttl: float, notify: bool) -> list[WarmupTask]:
         """At start, before anything may start work: what a stopped process left
         unfinished becomes interrupted.
 
@@ -427,8 +427,8 @@ class Ledger:
         An active task some of whose runs are held by a live lease is being played by
         another process and is left alone; so is a command-line task younger than a
         lease's time to live (it may not have taken its lease yet). Every other active
-        task is interrupted, and each one of a chat gets a notice in the outbox in the
-        same transaction. Returns the interrupted tasks."""
+        task is interrupted and, with `notify`, each one of a chat gets a notice (with
+        Resume) in the outbox in the same transaction. Returns the interrupted tasks."""
 
         async def recover() -> list[tuple[WarmupTask, list[StoppedRun]]]:
             async with in_transaction():
@@ -453,13 +453,13 @@ class Ledger:
                     await WarmupTask.filter(
                         id=task.id, status__in=list(ACTIVE_TASK_STATUSES)
                     ).update(status=TaskStatus.interrupted, finished_at=now)
-                    if task.chat_id != COMMAND_LINE_CHAT:
+                    if notify and task.chat_id != COMMAND_LINE_CHAT:
                         await OutboxMessage.create(
                             chat_id=task.chat_id,
                             kind=NoticeKind.task_interrupted,
                             task_id=task.id,
                             language=task.language,
-                            payload={"auto_resume": auto_resume},
+                            payload={"auto_resume": False},
                         )
                     recovered.append((task, stopped))
                 return recovered

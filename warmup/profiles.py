@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from models import Profile
-from warmup.yaml_keys import key_lines
+from warmup.yaml_keys import key_lines, load_fast_first, on_libyaml
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,32 +183,12 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
-def _on_libyaml(loader: type[yaml.SafeLoader]) -> type[Any] | None:
-    """The loader's constructors on libyaml's parser, which reads a 1 MiB file about four
-    times faster; None when PyYAML was built without libyaml."""
-    if not yaml.__with_libyaml__:
-        return None
-    constructors = dict(loader.yaml_constructors)
-    return type(f"C{loader.__name__}", (yaml.CSafeLoader,), {"yaml_constructors": constructors})
-
-
-_FastUniqueKeyLoader = _on_libyaml(_UniqueKeyLoader)
+_FastUniqueKeyLoader = on_libyaml(_UniqueKeyLoader)
 
 
 def _parse_yaml(path: Path, text: str) -> Any:
-    """Parse with libyaml; a file it refuses is parsed again by the pure-Python loader.
-
-    The second pass is what the error messages always quoted (libyaml words its problems
-    differently and refuses a few documents PyYAML reads), and it only costs time for a
-    file that is refused anyway or in one of those few corners.
-    """
-    if _FastUniqueKeyLoader is not None:
-        try:
-            return yaml.load(text, Loader=_FastUniqueKeyLoader)  # a SafeLoader: plain data only
-        except Exception as error:  # whatever it is, the second pass reports or reads it
-            logger.debug("libyaml refused %s (%s): parsing it again", path.name, error)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
+        return load_fast_first(text, _UniqueKeyLoader, _FastUniqueKeyLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "invalid YAML"

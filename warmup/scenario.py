@@ -7,7 +7,6 @@ line. Nothing here touches a browser; :mod:`warmup.player` plays the result.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import re
@@ -19,9 +18,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from warmup.yaml_keys import key_lines
-
-logger = logging.getLogger(__name__)
+from warmup.yaml_keys import key_lines, load_fast_first, on_libyaml
 
 ACTIONS = ("goto", "wait", "scroll", "click", "type", "press", "expect", "repeat")
 MODIFIERS = ("timeout", "optional", "probability")
@@ -387,29 +384,7 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
-def _on_libyaml(loader: type[yaml.SafeLoader]) -> type[Any] | None:
-    """The loader's constructors on libyaml's parser, several times faster than PyYAML's
-    own (the marks, hence the lines, are the same); None when PyYAML lacks libyaml."""
-    if not yaml.__with_libyaml__:
-        return None
-    constructors = dict(loader.yaml_constructors)
-    return type(f"C{loader.__name__}", (yaml.CSafeLoader,), {"yaml_constructors": constructors})
-
-
-_FastLineLoader = _on_libyaml(_LineLoader)
-
-
-def _load_yaml(source: str, text: str) -> Any:
-    """Parse with libyaml; a file it refuses is parsed again by the pure-Python loader, whose
-    errors are the ones the messages quote (libyaml words them differently and refuses a
-    few documents PyYAML reads)."""
-    if _FastLineLoader is not None:
-        try:
-            return yaml.load(text, Loader=_FastLineLoader)  # a SafeLoader: plain data only
-        except Exception as exc:  # whatever it is, the second pass reports or reads it
-            logger.debug("libyaml refused %s (%s): parsing it again", source, exc)
-    # _LineLoader is a SafeLoader: plain data only, no arbitrary objects.
-    return yaml.load(text, Loader=_LineLoader)
+_FastLineLoader = on_libyaml(_LineLoader)
 
 
 def _line_of(container: object, key: object = None) -> int | None:
@@ -801,7 +776,7 @@ def load_scenario(path: Path) -> Scenario:
         reason = f"not UTF-8 text (byte 0x{bad:02x}); save the file as UTF-8"
         raise ScenarioError(source, reason, line=line) from None
     try:
-        data = _load_yaml(source, text)
+        data = load_fast_first(text, _LineLoader, _FastLineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

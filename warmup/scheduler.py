@@ -67,7 +67,8 @@ class Scheduler:
         self._rng = rng or random.Random()
         self._woken = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._passes = 0
+        self._passes_begun = 0
+        self._passes_done = 0
         self._passed = asyncio.Condition()
 
     def start(self) -> None:
@@ -76,10 +77,11 @@ class Scheduler:
 
     async def passed(self) -> None:
         """Wait until the loop has made a whole pass that began after this call: by then
-        whatever was due when it was called has been started or skipped."""
+        whatever was due when it was called has been started or skipped. (The next pass
+        begins when the next schedule is due, or at once after `wake()`.)"""
+        target = self._passes_begun + 1
         async with self._passed:
-            target = self._passes + 2  # the pass under way may have begun before the call
-            await self._passed.wait_for(lambda: self._passes >= target)
+            await self._passed.wait_for(lambda: self._passes_done >= target)
 
     def wake(self) -> None:
         """A schedule was added or changed: look again at what is due."""
@@ -206,6 +208,7 @@ class Scheduler:
     async def _loop(self) -> None:
         while True:
             self._woken.clear()
+            self._passes_begun += 1
             try:
                 await self.run_due()
                 delay = await self._seconds_until_due()
@@ -213,6 +216,6 @@ class Scheduler:
                 logger.exception("schedules: a pass failed; trying again later")
                 delay = self._max_sleep
             async with self._passed:
-                self._passes += 1
+                self._passes_done = self._passes_begun
                 self._passed.notify_all()
             await wait_set(self._woken, delay)
