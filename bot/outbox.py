@@ -23,7 +23,7 @@ from aiogram.utils.i18n import I18n
 from tortoise.expressions import F
 
 from bot.delivery import Undelivered, deliver
-from bot.notices import Outgoing, word_folded_failures, word_notice
+from bot.notices import word_folded_failures, word_notice
 from bot.pacing import Pacer
 from models import NoticeKind, OutboxMessage
 from models.writes import retry_write
@@ -144,11 +144,10 @@ class OutboxSender:
             if sent is not None:
                 return sent
             logger.warning("%s: sending it without its screenshot", what)
-        return await self._send_text(head.chat_id, outgoing, what)
-
-    async def _send_text(self, chat_id: int, outgoing: Outgoing, what: str) -> Message | None:
         return await deliver(
-            lambda: self._bot.send_message(chat_id, outgoing.text, reply_markup=outgoing.keyboard),
+            lambda: self._bot.send_message(
+                head.chat_id, outgoing.text, reply_markup=outgoing.keyboard
+            ),
             what=what,
             wait=0,
         )
