@@ -2,8 +2,7 @@
 
 Every message the bot sends or changes (replies, progress edits, notifications, files)
 waits for its turn under Telegram's limits (Bot FAQ): one message a second in a private
-chat, twenty a minute in a group, thirty a second in all, each an `aiolimiter` leaky
-bucket. A 429 holds its chat for exactly the `retry_after` Telegram gave, never more,
+chat, twenty a minute in a group, thirty a second in all (see `Pacer`). A 429 holds its chat for exactly the `retry_after` Telegram gave, never more,
 and the call is tried again when the hold ends. Server errors and network failures are
 retried with a growing pause. How long a call may wait for all that is its patience: a
 command's reply waits long enough to ride out a flood, while background work sets a
@@ -16,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot
@@ -103,8 +102,25 @@ class Held(Exception):
         self.wait = wait
 
 
+@dataclass(slots=True)
+class _ChatPace:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One call in flight per chat, so that the spacing is counted from Telegram's answer."""
+    ready_at: float = 0.0
+    """Monotonic time the chat's next call may start (private chats)."""
+    bucket: AsyncLimiter | None = None
+    """A group's budget of messages a minute."""
+
+
 class Pacer:
-    """Whose turn it is to talk to Telegram, chat by chat."""
+    """Whose turn it is to talk to Telegram, chat by chat.
+
+    Telegram counts a chat's messages as they arrive, and a call leaves some time before
+    it arrives (a screenshot takes longer to upload than a line of text). So a private
+    chat's next message starts one interval after Telegram *answered* the previous one,
+    which can never arrive too early; a group's twenty a minute and the thirty a second
+    in all are `aiolimiter` buckets, which allow the bursts Telegram allows.
+    """
 
     def __init__(
         self, limits: TelegramLimits, *, clock: Callable[[], float] = time.monotonic
@@ -112,7 +128,7 @@ class Pacer:
         self._limits = limits
         self._clock = clock
         self._overall = AsyncLimiter(limits.overall_per_second, 1)
-        self._chats: dict[int, AsyncLimiter] = {}
+        self._chats: dict[int, _ChatPace] = {}
         self._held_until: dict[int | None, float] = {}
         """chat id (None: every chat) → monotonic time its 429 hold ends."""
 
@@ -126,26 +142,42 @@ class Pacer:
         until = self._clock() + seconds
         self._held_until[chat_id] = max(self._held_until.get(chat_id, 0.0), until)
 
-    async def turn(self, chat_id: int | None, *, patience: float) -> None:
-        """Wait for a hold to end and for a place under the limits; Held when the hold
-        lasts longer than `patience`."""
+    @asynccontextmanager
+    async def turn(self, chat_id: int | None, *, patience: float) -> AsyncIterator[None]:
+        """The turn of one call to this chat (None: a call to no chat in particular):
+        entered once a hold has ended and the limits leave room, left when Telegram has
+        answered. Held when the hold lasts longer than `patience`."""
+        if chat_id is None:
+            await self._wait_for_hold(None, patience)
+            await self._overall.acquire()
+            yield
+            return
+        pace = self._pace(chat_id)
+        async with pace.lock:
+            await self._wait_for_hold(chat_id, patience)
+            if (early := pace.ready_at - self._clock()) > 0:
+                await asyncio.sleep(early)
+            if pace.bucket is not None:
+                await pace.bucket.acquire()
+            await self._overall.acquire()
+            try:
+                yield
+            finally:
+                if chat_id > 0:
+                    pace.ready_at = self._clock() + 1 / self._limits.private_chat_per_second
+
+    async def _wait_for_hold(self, chat_id: int | None, patience: float) -> None:
         while (held := self.held_for(chat_id)) > 0:
             if held > patience:
                 raise Held(chat_id, held)
             await asyncio.sleep(held)
-        if chat_id is not None:
-            await self._chat_limiter(chat_id).acquire()
-        await self._overall.acquire()
 
-    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
-        limiter = self._chats.get(chat_id)
-        if limiter is None:
-            if chat_id > 0:
-                limiter = AsyncLimiter(self._limits.private_chat_per_second, 1)
-            else:
-                limiter = AsyncLimiter(self._limits.group_per_minute, 60)
-            self._chats[chat_id] = limiter
-        return limiter
+    def _pace(self, chat_id: int) -> _ChatPace:
+        pace = self._chats.get(chat_id)
+        if pace is None:
+            bucket = None if chat_id > 0 else AsyncLimiter(self._limits.group_per_minute, 60)
+            pace = self._chats[chat_id] = _ChatPace(bucket=bucket)
+        return pace
 
 
 class PacedRequests(BaseRequestMiddleware):
@@ -167,10 +199,12 @@ class PacedRequests(BaseRequestMiddleware):
         deadline = time.monotonic() + _patience.get()
         backoff = FIRST_BACKOFF
         while True:
-            if paced:
-                await self._pacer.turn(chat_id, patience=max(0.0, deadline - time.monotonic()))
             try:
-                return await make_request(bot, method)
+                if not paced:
+                    return await make_request(bot, method)
+                left = max(0.0, deadline - time.monotonic())
+                async with self._pacer.turn(chat_id, patience=left):
+                    return await make_request(bot, method)
             except TelegramRetryAfter as error:
                 self._pacer.hold(chat_id if paced else None, error.retry_after)
                 if time.monotonic() + error.retry_after > deadline:
