@@ -2,12 +2,13 @@
 
 Every message the bot sends or changes (replies, progress edits, notifications, files)
 waits for its turn under Telegram's limits (Bot FAQ): one message a second in a private
-chat, twenty a minute in a group, thirty a second in all (see `Pacer`). A 429 holds its chat for exactly the `retry_after` Telegram gave, never more,
-and the call is tried again when the hold ends. Server errors and network failures are
-retried with a growing pause. How long a call may wait for all that is its patience: a
-command's reply waits long enough to ride out a flood, while background work sets a
-patience of its own with `patience()` (the progress reporter sets none at all: it would
-rather send a newer state later than an old one now).
+chat, twenty a minute in a group, thirty a second in all (see `Pacer`). A 429 holds its
+chat for exactly the `retry_after` Telegram gave, never more, and the call is tried
+again when the hold ends. Server errors and network failures are retried with a growing
+pause. How long a call may wait for all that is its patience: a command's reply waits
+long enough to ride out a flood, while background work sets a patience of its own with
+`patience()` (the progress reporter sets none at all: it would rather send a newer
+state later than an old one now).
 """
 
 from __future__ import annotations
