@@ -99,8 +99,8 @@ class Engine:
 
     async def stop(self, task_id: int) -> None:
         """Stop the task's playing runs now (their contexts are closed) and wait for it.
-        The ledger has marked the task cancelled already: its playing runs become
-        cancelled as they stop."""
+        The ledger has marked the task and its runs cancelled already; this ends what
+        still plays."""
         runner = self._runners.get(task_id)
         if runner is not None:
             runner.cancel()
