@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint format clean translations
+.PHONY: run test install lint format clean translations bench
 
 run: install
 	$(BIN)/python -m bot
@@ -31,6 +31,11 @@ $(VENV)/.browser: $(VENV)/.installed scripts/install-browser.sh
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The fleet played bare, by the engine and by the whole bot; writes bench/results.json.
+# Options through BENCH_ARGS, e.g. make bench BENCH_ARGS=--quick
+bench: install
+	$(BIN)/python -m bench.bench $(BENCH_ARGS)
 
 format: install
 	$(BIN)/ruff check --fix .

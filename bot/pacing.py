@@ -111,6 +111,8 @@ class _ChatPace:
     """Monotonic time the chat's next call may start (private chats)."""
     bucket: AsyncLimiter | None = None
     """A group's budget of messages a minute."""
+    waiting: int = 0
+    """Calls that wait for their turn (replies): calls without patience give way to them."""
 
 
 class Pacer:
@@ -147,14 +149,29 @@ class Pacer:
     async def turn(self, chat_id: int | None, *, patience: float) -> AsyncIterator[None]:
         """The turn of one call to this chat (None: a call to no chat in particular):
         entered once a hold has ended and the limits leave room, left when Telegram has
-        answered. Held when the hold lasts longer than `patience`."""
+        answered. Held when the hold lasts longer than `patience`.
+
+        A call without patience (a progress edit, a notification: work that is tried again
+        later with what is current then) never waits in the queue: it waits out the chat's
+        spacing, but whenever the chat is held, busy or has a reply waiting it is Held at
+        once with the wait to try after. So an operator's reply never queues behind the
+        bot's own updates.
+        """
         if chat_id is None:
             await self._wait_for_hold(None, patience)
             await self._overall.acquire()
             yield
             return
         pace = self._pace(chat_id)
-        async with pace.lock:
+        if patience <= 0:
+            await self._enter_unless_busy(chat_id, pace)
+        else:
+            pace.waiting += 1
+            try:
+                await pace.lock.acquire()
+            finally:
+                pace.waiting -= 1
+        try:
             await self._wait_for_hold(chat_id, patience)
             if (early := pace.ready_at - self._clock()) > 0:
                 await asyncio.sleep(early)
@@ -165,7 +182,30 @@ class Pacer:
                 yield
             finally:
                 if chat_id > 0:
-                    pace.ready_at = self._clock() + 1 / self._limits.private_chat_per_second
+                    pace.ready_at = self._clock() + self._spacing
+        finally:
+            pace.lock.release()
+
+    @property
+    def _spacing(self) -> float:
+        return 1 / self._limits.private_chat_per_second
+
+    async def _enter_unless_busy(self, chat_id: int, pace: _ChatPace) -> None:
+        """Take the chat's lock for a call without patience once the spacing since the
+        last call has passed; Held when the chat is held, busy or has a reply waiting,
+        checked again after the wait."""
+        while True:
+            if pace.lock.locked() or pace.waiting:
+                raise Held(chat_id, self._spacing if chat_id > 0 else 1.0)
+            if (held := self.held_for(chat_id)) > 0:
+                raise Held(chat_id, held)
+            if pace.bucket is not None and not pace.bucket.has_capacity():
+                raise Held(chat_id, 60 / self._limits.group_per_minute)
+            early = pace.ready_at - self._clock()
+            if early <= 0:
+                await pace.lock.acquire()  # free: taken at once
+                return
+            await asyncio.sleep(early)
 
     async def _wait_for_hold(self, chat_id: int | None, patience: float) -> None:
         while (held := self.held_for(chat_id)) > 0:

@@ -4,9 +4,10 @@ The reporter is an event listener that only records what changed and returns; a
 background loop of its own talks to Telegram, so a slow, flooded or unreachable
 Telegram delays the messages but never a browser run. Each update is sent from the
 state the database holds at that moment, at most once every `interval` seconds per
-task, and tried once: when Telegram does not take it, the next try, after exactly the
-wait Telegram asked for (or one interval after an outage or a server error), sends the
-state of then. So after any outage a message jumps straight to the latest state.
+task (the final state at once, at Telegram's pace), and tried once: when Telegram does
+not take it, the next try, after exactly the wait Telegram asked for (or one interval
+after an outage or a server error), sends the state of then. So after any outage a
+message jumps straight to the latest state.
 
 A task gets its message when the ledger announces it (created, or resumed). Once a
 message shows its task's final state the task is marked so in the database; at start
@@ -31,7 +32,7 @@ from bot.render import render_progress
 from handlers.keyboards import progress_keyboard
 from models import COMMAND_LINE_CHAT, WarmupTask
 from warmup.clock import wait_set
-from warmup.events import Event, TaskSubmitted
+from warmup.events import Event, TaskFinished, TaskSubmitted
 from warmup.views import load_task_view
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,14 @@ class ProgressReporter:
                 self._messages[event.task_id] = ProgressMessage(event.chat_id)
                 self._mark(event.task_id)
             return
-        if event.task_id in self._messages:
-            self._mark(event.task_id)
+        message = self._messages.get(event.task_id)
+        if message is None:
+            return
+        if isinstance(event, TaskFinished):
+            # The end is shown at once, not an interval later (the pacer still keeps
+            # Telegram's pace in the chat).
+            message.not_before = 0.0
+        self._mark(event.task_id)
 
     def _mark(self, task_id: int) -> None:
         self._dirty.add(task_id)
@@ -93,8 +100,15 @@ class ProgressReporter:
             await asyncio.gather(self._loop, return_exceptions=True)
         try:
             async with asyncio.timeout(flush_timeout):
-                for task_id in sorted(self._dirty):
-                    await self._update(task_id)
+                while self._dirty:
+                    task_id = min(self._dirty, key=self._due)
+                    await asyncio.sleep(max(0.0, self._due(task_id) - time.monotonic()))
+                    try:
+                        await self._update(task_id)
+                    except Undelivered as error:
+                        if error.wait is None:  # unreachable: the next start updates it
+                            raise
+                        self._later(task_id, error.wait)
         except (TimeoutError, Undelivered):
             logger.warning("stopped with progress messages not up to date")
 
@@ -130,8 +144,18 @@ class ProgressReporter:
         self._dirty.add(task_id)
 
     async def _update(self, task_id: int) -> None:
-        """Send or edit the task's progress message with the state the database holds now."""
+        """Send or edit the task's progress message with the state the database holds now.
+
+        An update cancelled halfway (the loop stopped while it waited for the chat's turn)
+        leaves the task marked, so that `close` still sends it."""
         self._dirty.discard(task_id)
+        try:
+            await self._send_update(task_id)
+        except asyncio.CancelledError:
+            self._dirty.add(task_id)
+            raise
+
+    async def _send_update(self, task_id: int) -> None:
         message = self._messages.get(task_id)
         if message is None:
             return

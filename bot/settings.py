@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MAX_SESSIONS = 256
+"""The most sessions one process may play at once: with about 70 MiB each, 18 GiB."""
 
 
 class SettingsError(Exception):
@@ -31,7 +34,15 @@ class Settings(BaseSettings):
     scenarios_dir: Path = Path("scenarios")
     browser_executable: str = "auto"
     headless: bool = True
-    max_concurrency: int = Field(default=4, ge=1, le=64)
+    browser_recycle_after: int = Field(default=200, ge=0)
+    """Contexts one Chromium serves before a fresh one takes the next; 0: never."""
+    browser_memory_limit_mb: float = Field(default=0, ge=0)
+    """PSS of Chromium's processes past which a fresh one takes the next contexts; 0: none."""
+    browser_nice: int = Field(default=10, ge=0, le=19)
+    """The niceness Chromium runs at, so that the bot wins the CPU it needs; 0: as the bot."""
+    max_concurrency: Annotated[int, Field(ge=1, le=MAX_SESSIONS)] | Literal["auto"] = 4
+    """Sessions played at once; `auto` follows the machine's CPU, memory and loop lag."""
+    trace: Literal["off", "on-first-retry", "retain-on-failure", "on"] = "on-first-retry"
     run_timeout: float = Field(default=600, gt=0)
     max_attempts: int = Field(default=2, ge=1, le=10)
     progress_interval: float = Field(default=3.0, ge=0.1)
@@ -52,6 +63,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
+
+    @field_validator("max_concurrency", mode="before")
+    @classmethod
+    def _count_or_auto(cls, value: object) -> object:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdecimal() or not 1 <= int(text) <= MAX_SESSIONS:
+            raise ValueError(f"must be a number from 1 to {MAX_SESSIONS}, or auto")
+        return int(text)
 
     @field_validator("alert_chat_id", mode="before")
     @classmethod

@@ -56,6 +56,9 @@ def run_try(scenario: str, profile: str, *, headed: bool, trace: Path | None) ->
     """0 when the run succeeded, 1 when it failed, 2 when it could not start."""
     try:
         settings = load_settings(**({"headless": False} if headed else {}))
+        # A try is there to be looked at: it is always traced, and a failed one keeps it.
+        if settings.trace != "on":
+            settings = settings.model_copy(update={"trace": "retain-on-failure"})
     except SettingsError as error:
         print(f"warmup-bot: {error}", file=sys.stderr)
         return 2

@@ -133,6 +133,7 @@ class BotLauncher:
             PROFILES_FILE=str(self.root / "profiles.yaml"),
             SCENARIOS_DIR=str(self.root / "scenarios"),
             PROGRESS_INTERVAL="0.3",
+            TRACE="retain-on-failure",
             TELEGRAM_PRIVATE_CHAT_RATE="50",
             TELEGRAM_GROUP_RATE="3000",
             RETRY_DELAY="0.05",

@@ -133,6 +133,7 @@ async def start_bot(tmp_path: Path, fake: FakeTelegram, site: LocalSite) -> Asyn
             "profiles_file": tmp_path / "profiles.yaml",
             "scenarios_dir": tmp_path / "scenarios",
             "progress_interval": 0.3,
+            "trace": "retain-on-failure",  # one attempt per run here: trace it
             # Telegram's real per-chat pace (1 a second) would slow every test down; the
             # pacing tests set it back.
             "telegram_private_chat_rate": 50,

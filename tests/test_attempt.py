@@ -32,6 +32,8 @@ from warmup.attempt import (
     AttemptPlan,
     BrowserAttempt,
     ProfileSpec,
+    TraceMode,
+    records_trace,
 )
 from warmup.browser import MARKER_SWITCH, BrowserPool, find_executable
 from warmup.scenario import Scenario, Step, parse_scenario
@@ -499,3 +501,16 @@ async def test_an_unexpected_error_fails_the_attempt_only(
 
     assert failure == AttemptFailure(None, "internal error: RuntimeError: listener broke")
     assert pool.open_contexts == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "traced"),
+    [
+        (TraceMode.off, []),
+        (TraceMode.on_first_retry, [2]),
+        (TraceMode.retain_on_failure, [1, 2, 3]),
+        (TraceMode.on, [1, 2, 3]),
+    ],
+)
+def test_which_attempts_record_a_trace(mode: TraceMode, traced: list[int]) -> None:
+    assert [attempt for attempt in (1, 2, 3) if records_trace(mode, attempt)] == traced

@@ -13,6 +13,7 @@ import pytest
 from models import Profile, ProfileLease, RunStatus, TaskStatus, WarmupRun, WarmupTask
 from models.database import open_database
 from warmup.attempt import AttemptFailure, AttemptPlan
+from warmup.autoscale import AdjustableLimit
 from warmup.catalog import Catalog
 from warmup.engine import Engine, EngineConfig
 from warmup.events import Event, EventBus, TaskFinished
@@ -113,14 +114,13 @@ async def world(tmp_path: Path) -> AsyncIterator[Callable[..., World]]:
             ledger = Ledger(events)
             attempt = FakeAttempt()
             config = EngineConfig(
-                max_concurrency=max_concurrency,
                 run_timeout=60,
                 max_attempts=max_attempts,
                 artifacts_dir=tmp_path / "artifacts",
                 retry_delay=0.01,
             )
             leases = LeaseKeeper("test@host", ttl=30)
-            engine = Engine(ledger, leases, attempt, config)
+            engine = Engine(ledger, leases, attempt, config, AdjustableLimit(max_concurrency))
             leases.on_lost = engine.lease_lost
             engines.append(engine)
             tasks = TaskService(ledger, engine, catalog)

@@ -16,7 +16,7 @@ from aiogram.enums import ParseMode
 
 from bot.i18n import create_i18n, install
 from bot.outbox import OutboxSender
-from bot.pacing import Held, PacedRequests, Pacer, TelegramLimits
+from bot.pacing import Held, PacedRequests, Pacer, TelegramLimits, patience
 from models import NoticeKind, OutboxMessage
 from models.database import open_database
 from tests.chat_client import BotMessage, ChatClient
@@ -89,6 +89,55 @@ async def test_a_hold_longer_than_the_patience_is_refused_at_once() -> None:
         pass
 
 
+async def test_a_call_without_patience_gives_way_to_a_reply_and_never_queues() -> None:
+    pacer = Pacer(TelegramLimits(private_chat_per_second=5))
+    reply_in_flight, reply_answered = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def reply() -> None:
+        async with pacer.turn(CHAT, patience=10):
+            reply_in_flight.set()
+            await reply_answered.wait()
+            order.append("reply")
+
+    async def queued_reply() -> None:
+        async with pacer.turn(CHAT, patience=10):
+            order.append("queued reply")
+
+    replying = asyncio.create_task(reply())
+    await reply_in_flight.wait()
+    with pytest.raises(Held) as busy:
+        async with pacer.turn(CHAT, patience=0):
+            raise AssertionError("an edit went while a reply was in flight")
+    assert busy.value.wait == pytest.approx(0.2)
+    queued = asyncio.create_task(queued_reply())
+    await asyncio.sleep(0)
+    with pytest.raises(Held):
+        async with pacer.turn(CHAT, patience=0):
+            raise AssertionError("an edit overtook a reply that waits for its turn")
+    reply_answered.set()
+    await asyncio.gather(replying, queued)
+    async with pacer.turn(CHAT, patience=0):
+        order.append("edit, after the spacing")
+    assert order == ["reply", "queued reply", "edit, after the spacing"]
+
+
+async def test_calls_without_patience_wait_out_the_spacing_one_after_the_other(
+    fake: FakeTelegram,
+) -> None:
+    fake.enforce_flood_limits(private_per_second=5)
+    pacer = Pacer(TelegramLimits(private_chat_per_second=5))
+    bot = paced_bot(fake, pacer)
+    try:
+        for number in range(3):
+            with patience(0):
+                await bot.send_message(CHAT, f"update {number}")
+    finally:
+        await bot.session.close()
+    assert [m.text for m in in_chat(fake, CHAT)] == [f"update {n}" for n in range(3)]
+    assert fake.flood_refusals == 0
+
+
 async def queue_failures(chat_id: int, task_id: int, profiles: list[str]) -> None:
     for number, profile in enumerate(profiles, start=1):
         await OutboxMessage.create(
@@ -105,6 +154,17 @@ async def queue_failures(chat_id: int, task_id: int, profiles: list[str]) -> Non
                 "session_expired": False,
             },
         )
+
+
+async def drain(sender: OutboxSender, tries: int = 20) -> None:
+    """Send until the outbox is empty, each pass after the wait the last one named: the
+    pacer holds a chat's next message until its turn rather than queueing it."""
+    for _ in range(tries):
+        wait = await sender.send_pending()
+        if wait == 0:
+            return
+        await asyncio.sleep(wait)
+    raise AssertionError(f"the outbox still holds {await OutboxMessage.all().count()} rows")
 
 
 def sender_for(bot: Bot, pacer: Pacer) -> OutboxSender:
@@ -128,7 +188,7 @@ async def test_notices_go_in_order_and_leave_the_outbox_only_once_taken(
         assert await sender.send_pending() > 0
         assert await OutboxMessage.all().count() == 3, "nothing is lost while Telegram is away"
         await fake.go_online()
-        assert await sender.send_pending() == 0
+        await drain(sender)
     finally:
         await bot.session.close()
     texts = [m.text for m in in_chat(fake, CHAT)]
@@ -175,7 +235,7 @@ async def test_a_screenshot_telegram_refuses_does_not_lose_the_notice(
         row.payload = {**row.payload, "screenshot": str(picture)}
         await row.save()
     try:
-        await sender.send_pending()
+        await drain(sender)
     finally:
         await bot.session.close()
     alice, bob = in_chat(fake, CHAT)

@@ -466,3 +466,41 @@ async def test_a_malformed_check_selector_is_a_plain_step_failure(page: Page, ho
     assert not isinstance(caught.value, SessionExpired)
     assert caught.value.path == "logged_in"
     assert "\n" not in caught.value.reason
+
+
+class BusyRecorder:
+    """Stands for the engine's busy limit: records which steps it was entered for."""
+
+    def __init__(self, seen: list[Step]) -> None:
+        self._seen = seen
+        self.entered: list[str] = []
+
+    async def __aenter__(self) -> None:
+        self.entered.append(self._seen[-1].label)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+async def test_only_the_steps_that_make_the_browser_work_enter_the_busy_limit(
+    page: Page, home: str
+) -> None:
+    seen: list[Step] = []
+    busy = BusyRecorder(seen)
+    await play(
+        page,
+        scenario(
+            {"goto": "{home}/feed"},
+            {"wait": 0.01},
+            {"expect": "#feed"},
+            {"scroll": 100},
+            {"repeat": 1, "steps": [{"click": "a.item"}]},
+        ),
+        {"home": home, "profile": "alice"},
+        rng=random.Random(7),
+        on_step=seen.append,
+        default_timeout=5,
+        busy=busy,
+    )
+    assert [step.label for step in seen][:3] == ["goto {home}/feed", "wait 0.01 s", "expect #feed"]
+    assert busy.entered == ["goto {home}/feed", "scroll 100 px", "click a.item"]

@@ -155,6 +155,9 @@ async def test_bad_imports_are_explained_and_keep_the_previous_state(
     assert state_file(harness).read_bytes() == previous
     assert "1 cookie" in await import_state(chat, storage_state("bob's"), "/import bob")
     await chat.send("/cancel 1")
+    # The reply comes once the run has stopped and given its profile back; the progress
+    # message may show "Cancelled" a moment before.
+    assert "Task #1 cancelled." in (await chat.wait_for_reply(timeout=30)).text
     await chat.wait_until(progress, "Cancelled", timeout=30)
     assert state_file(harness).read_bytes() == previous
 

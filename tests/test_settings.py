@@ -34,11 +34,33 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.telegram_api_url == "http://127.0.0.1:8081"
 
 
+def test_performance_settings_take_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings(_env_file=None)
+    assert (defaults.trace, defaults.browser_recycle_after, defaults.browser_nice) == (
+        "on-first-retry",
+        200,
+        10,
+    )
+    monkeypatch.setenv("MAX_CONCURRENCY", " Auto ")
+    monkeypatch.setenv("TRACE", "retain-on-failure")
+    monkeypatch.setenv("BROWSER_MEMORY_LIMIT_MB", "1500")
+    settings = load_settings(_env_file=None)
+    assert settings.max_concurrency == "auto"
+    assert settings.trace == "retain-on-failure"
+    assert settings.browser_memory_limit_mb == 1500
+    monkeypatch.setenv("MAX_CONCURRENCY", "256")
+    assert load_settings(_env_file=None).max_concurrency == 256
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("MAX_CONCURRENCY", "0"),
         ("MAX_CONCURRENCY", "many"),
+        ("MAX_CONCURRENCY", "257"),
+        ("TRACE", "always"),
+        ("BROWSER_NICE", "20"),
+        ("BROWSER_RECYCLE_AFTER", "-1"),
         ("RUN_TIMEOUT", "-1"),
         ("ADMIN_IDS", "1,x"),
         ("TELEGRAM_API_URL", "ftp://x"),

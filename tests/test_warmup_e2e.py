@@ -378,3 +378,37 @@ async def test_a_command_line_task_left_running_is_marked_but_no_chat_is_told(
         assert await OutboxMessage.all().count() == 0, "every notice was sent"
     sent_to = {call.params.get("chat_id") for call in restarted.fake.calls}
     assert COMMAND_LINE_CHAT not in sent_to
+
+
+async def test_by_default_a_run_is_traced_on_its_first_retry_only(start_bot: StartBot) -> None:
+    harness = await start_bot(
+        profiles=[{"name": "bad", "vars": {"page": "broken"}}],
+        scenarios={"pages": PAGE_BY_VAR},
+        trace="on-first-retry",
+        max_attempts=2,
+    )
+    chat = harness.chat
+    await chat.send("/warmup bad")
+    failure = await chat.wait_for_message(lambda m: m.photo is not None, timeout=60)
+    assert failure.buttons == ["Retry", "Trace"]
+    artifacts = sorted(path.name for path in harness.settings.artifacts_dir.iterdir())
+    assert artifacts == ["task1-bad-1.png", "task1-bad-2.png", "task1-bad-2.zip"]
+
+    await chat.press(failure, "Retry")
+    retried = await chat.wait_for_message(
+        lambda m: m.photo is not None and "Warmup #2" in m.text, timeout=60
+    )
+    assert retried.buttons == ["Retry", "Trace"]
+
+
+async def test_with_trace_off_no_attempt_is_traced(start_bot: StartBot) -> None:
+    harness = await start_bot(
+        profiles=[{"name": "bad", "vars": {"page": "broken"}}],
+        scenarios={"pages": PAGE_BY_VAR},
+        trace="off",
+        max_attempts=2,
+    )
+    await harness.chat.send("/warmup bad")
+    failure = await harness.chat.wait_for_message(lambda m: m.photo is not None, timeout=60)
+    assert failure.buttons == ["Retry"]
+    assert not list(harness.settings.artifacts_dir.glob("*.zip"))

@@ -18,8 +18,9 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,6 +69,30 @@ class AttemptFailure:
     """The scenario's logged_in check failed: another try would fail the same way."""
 
 
+class TraceMode(StrEnum):
+    """When an attempt records a Playwright trace: Playwright Test's modes (`trace:`)."""
+
+    off = "off"
+    on_first_retry = "on-first-retry"
+    """Only the second attempt, the first retry: a run that failed once is traced when it
+    is played again, so its failure notification still has a trace."""
+    retain_on_failure = "retain-on-failure"
+    """Every attempt, kept only when it failed."""
+    on = "on"
+    """Every attempt, kept whatever the outcome."""
+
+
+def records_trace(mode: TraceMode, attempt: int) -> bool:
+    """Whether this attempt records a trace (a trace asked for by `try --trace` always is)."""
+    match mode:
+        case TraceMode.off:
+            return False
+        case TraceMode.on_first_retry:
+            return attempt == 2
+        case TraceMode.retain_on_failure | TraceMode.on:
+            return True
+
+
 class PlayAttempt(Protocol):
     async def __call__(
         self, plan: AttemptPlan, on_step: Callable[[Step], None]
@@ -82,6 +107,7 @@ class AttemptConfig:
     """Seconds the scenario may take (context creation + play)."""
     artifacts_dir: Path
     step_timeout: float = 30.0
+    trace: TraceMode = TraceMode.on_first_retry
     teardown_timeout: float = 5.0
     """Seconds for each browser call outside the scenario: screenshot, tracing.stop,
     storage_state, closing the context."""
@@ -104,10 +130,19 @@ class _Opened:
 class BrowserAttempt:
     """`PlayAttempt` with the real browser: a fresh context per attempt, always closed."""
 
-    def __init__(self, browser: BrowserPool, states: StateStore, config: AttemptConfig) -> None:
+    def __init__(
+        self,
+        browser: BrowserPool,
+        states: StateStore,
+        config: AttemptConfig,
+        busy: AbstractAsyncContextManager[object] | None = None,
+    ) -> None:
         self._browser = browser
         self._states = states
         self._config = config
+        self._busy = busy if busy is not None else nullcontext()
+        """Entered while the browser works for an attempt (a new context and page, a page
+        load, a click), never while it waits: shared by every attempt of the process."""
         self._closing: set[asyncio.Task[bool]] = set()
         """Closes that a second cancel must not interrupt (see `_close`)."""
 
@@ -197,10 +232,14 @@ class BrowserAttempt:
         run_bound = asyncio.timeout(self._config.run_timeout)
         try:
             async with run_bound:
-                opened.context = await self._browser.new_context(options)
-                await opened.context.tracing.start(screenshots=True, snapshots=True)
-                opened.tracing = True
-                opened.page = await opened.context.new_page()
+                async with self._busy:
+                    opened.context = await self._browser.new_context(options)
+                    if plan.trace_path is not None or records_trace(
+                        self._config.trace, plan.attempt
+                    ):
+                        await opened.context.tracing.start(screenshots=True, snapshots=True)
+                        opened.tracing = True
+                    opened.page = await opened.context.new_page()
                 await play(
                     opened.page,
                     scenario,
@@ -208,6 +247,7 @@ class BrowserAttempt:
                     rng=random.Random(),
                     on_step=step_started,
                     default_timeout=self._config.step_timeout,
+                    busy=self._busy,
                 )
         except StepFailed as error:
             opened.session_expired = isinstance(error, SessionExpired)
@@ -238,12 +278,15 @@ class BrowserAttempt:
         name = f"task{plan.task_id}-{plan.profile.name}-{plan.attempt}"
         if failure is not None:
             screenshot = await self._screenshot(opened.page, name) if opened.page else None
-            trace = plan.trace_path or await self._artifact(f"{name}.zip")
-            failure = replace(
-                failure, screenshot=screenshot, trace=await self._stop_tracing(opened, trace)
-            )
+            trace = None
+            if opened.tracing:
+                path = plan.trace_path or await self._artifact(f"{name}.zip")
+                trace = await self._stop_tracing(opened, path)
+            failure = replace(failure, screenshot=screenshot, trace=trace)
         elif opened.tracing:
-            await self._stop_tracing(opened, plan.trace_path)
+            kept = self._config.trace == TraceMode.on and plan.trace_path is None
+            path = await self._artifact(f"{name}.zip") if kept else plan.trace_path
+            await self._stop_tracing(opened, path)
         if failure is not None and failure.session_expired:
             logger.info("the session of %s expired; its stored state is kept", plan.profile.name)
         else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from models import Profile, TaskStatus
 from warmup.artifacts import prune_artifacts
 from warmup.attempt import AttemptFailure, AttemptPlan, PlayAttempt, ProfileSpec
+from warmup.autoscale import AdjustableLimit
 from warmup.events import EventBus, StepStarted
 from warmup.leases import LeaseKeeper
 from warmup.ledger import Ledger, QueuedRun, RunRef
@@ -31,7 +32,6 @@ attempt bounds every browser call itself; this only guards a slot against a defe
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    max_concurrency: int
     run_timeout: float
     max_attempts: int
     artifacts_dir: Path
@@ -56,12 +56,14 @@ class Engine:
         leases: LeaseKeeper,
         play: PlayAttempt,
         config: EngineConfig,
+        slots: AdjustableLimit,
     ) -> None:
         self._ledger = ledger
         self._leases = leases
         self._play = play
         self._config = config
-        self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._slots = slots
+        """Sessions playing at once: MAX_CONCURRENCY, or resized by an autoscaler."""
         self._runners: dict[int, asyncio.Task[None]] = {}
         """task id → the background task playing it."""
         self._playing: dict[int, asyncio.Task[None]] = {}

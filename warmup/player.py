@@ -13,6 +13,7 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,11 @@ class SessionExpired(StepFailed):
     """
 
 
+BUSY_STEPS = (GotoStep, ClickStep, TypeStep, PressStep, ScrollStep)
+"""The steps that make the browser load, render or take input, as opposed to waiting
+(`wait`, `expect`) or holding others (`repeat`)."""
+
+
 @dataclass
 class _Run:
     """What every action needs while one scenario plays."""
@@ -74,6 +80,8 @@ class _Run:
     on_step: Callable[[Step], None] | None
     default_timeout: float
     typing_delay_ms: float
+    busy: AbstractAsyncContextManager[object]
+    """Entered around each step that makes the browser work (see `BUSY_STEPS`)."""
     logged_in: LoggedInCheck | None = None
     """The check still to do; None once done (or when the scenario has none)."""
     executed: int = 0
@@ -91,6 +99,7 @@ async def play(
     on_step: Callable[[Step], None] | None = None,
     default_timeout: float = 30.0,
     typing_delay_ms: float = 40,
+    busy: AbstractAsyncContextManager[object] | None = None,
 ) -> int:
     """Play ``scenario`` on ``page`` and return how many steps ran.
 
@@ -103,6 +112,11 @@ async def play(
     earliest the session can be seen, and before any step acts on a page that may be a
     login form. A run in which no goto completes never checks. Raises SessionExpired
     when the check fails.
+
+    ``busy`` is entered around every step that makes the browser work (loading,
+    rendering, input: `BUSY_STEPS`), never around a wait: many sessions may wait at
+    once for almost nothing, while their page loads are what a machine must take a few
+    at a time. The time spent getting in does not count against the step's timeout.
     """
     run = _Run(
         page=page,
@@ -111,6 +125,7 @@ async def play(
         on_step=on_step,
         default_timeout=default_timeout,
         typing_delay_ms=typing_delay_ms,
+        busy=busy if busy is not None else nullcontext(),
         logged_in=scenario.logged_in,
     )
     await _play_steps(run, scenario.steps)
@@ -168,8 +183,9 @@ async def _execute(run: _Run, step: Step) -> None:
     Whichever fires first, the reason is the same.
     """
     limit = _limit(run, step)
+    busy = run.busy if isinstance(step, BUSY_STEPS) else nullcontext()
     try:
-        async with asyncio.timeout(limit):
+        async with busy, asyncio.timeout(limit):
             await _ACTIONS[type(step)](run, step, limit or run.default_timeout)
     except StepFailed:
         raise
