@@ -21,11 +21,12 @@ from warmup.browser import LAUNCH_ARGS, find_executable
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT_MS = STEP_TIMEOUT * 1000
 
-
-async def run_bare(fleet: Fleet, number: int) -> ModeRun:
+async def run_bare(fleet: Fleet, number: int, *, patient: bool = False) -> ModeRun:
+    """Mode A's play of the fleet; `patient`: with no step time-out at all, to see how
+    long the browser alone needs when nothing gives up (the whole is still bounded)."""
     result = ModeRun("A", number, runs=fleet.profiles)
+    step_timeout = None if patient else STEP_TIMEOUT
     site = LocalSite()
     await site.start()
     try:
@@ -37,8 +38,8 @@ async def run_bare(fleet: Fleet, number: int) -> ModeRun:
             )
             result.measures["browser"] = browser.version
             try:
-                async with asyncio.timeout(fleet.time_bound()):
-                    await _play_fleet(browser, fleet, site.url, result)
+                async with asyncio.timeout(fleet.time_bound() * (3 if patient else 1)):
+                    await _play_fleet(browser, fleet, site.url, result, step_timeout)
             except TimeoutError:
                 result.error = f"not finished within {fleet.time_bound():.0f} s"
             finally:
@@ -48,7 +49,9 @@ async def run_bare(fleet: Fleet, number: int) -> ModeRun:
     return result
 
 
-async def _play_fleet(browser: Browser, fleet: Fleet, site: str, result: ModeRun) -> None:
+async def _play_fleet(
+    browser: Browser, fleet: Fleet, site: str, result: ModeRun, step_timeout: float | None
+) -> None:
     slots = asyncio.Semaphore(fleet.concurrency)
     lag, tree = LoopLag(), TreeSampler()
     await tree.start()
@@ -57,7 +60,7 @@ async def _play_fleet(browser: Browser, fleet: Fleet, site: str, result: ModeRun
     try:
         outcomes = await asyncio.gather(
             *(
-                _play_profile(browser, slots, fleet.steps, site, name)
+                _play_profile(browser, slots, fleet.steps, site, name, step_timeout)
                 for name in fleet.profile_names
             )
         )
@@ -72,18 +75,23 @@ async def _play_fleet(browser: Browser, fleet: Fleet, site: str, result: ModeRun
 
 
 async def _play_profile(
-    browser: Browser, slots: asyncio.Semaphore, steps: tuple[Step, ...], site: str, name: str
+    browser: Browser,
+    slots: asyncio.Semaphore,
+    steps: tuple[Step, ...],
+    site: str,
+    name: str,
+    step_timeout: float | None,
 ) -> str | None:
     """One profile's run in a fresh context; the reason it failed, or None."""
     async with slots:
         context: BrowserContext | None = None
         try:
             # Bounded as the engine bounds them: opening a context and a page is part of a run.
-            async with asyncio.timeout(STEP_TIMEOUT):
+            async with asyncio.timeout(step_timeout):
                 context = await browser.new_context()
                 page = await context.new_page()
             for step in steps:
-                await _play_step(page, step, site, name)
+                await _play_step(page, step, site, name, (step_timeout or 0) * 1000)
         except Exception as error:
             reason = _reason(error)
             logger.info("A: %s failed: %s", name, reason)
@@ -101,11 +109,12 @@ def _reason(error: Exception) -> str:
     return str(error).splitlines()[0][:120]
 
 
-async def _play_step(page: Page, step: Step, site: str, profile: str) -> None:
+async def _play_step(page: Page, step: Step, site: str, profile: str, timeout_ms: float) -> None:
+    """One step; `timeout_ms` 0 is Playwright's "no time-out"."""
     match step.action:
         case "goto":
             url = site + str(step.value).replace("{profile}", profile)
-            response = await page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+            response = await page.goto(url, wait_until="load", timeout=timeout_ms)
             if response is not None and response.status >= 400:
                 raise RuntimeError(f"HTTP {response.status} at {url}")
         case "scroll":
@@ -113,8 +122,8 @@ async def _play_step(page: Page, step: Step, site: str, profile: str) -> None:
         case "wait":
             await asyncio.sleep(float(step.value))
         case "click":
-            await page.locator(str(step.value)).first.click(timeout=TIMEOUT_MS)
+            await page.locator(str(step.value)).first.click(timeout=timeout_ms)
         case "expect":
-            await expect(page.locator(str(step.value)).first).to_be_visible(timeout=TIMEOUT_MS)
+            await expect(page.locator(str(step.value)).first).to_be_visible(timeout=timeout_ms)
         case _:
             raise ValueError(f"unknown action {step.action}")

@@ -11,10 +11,11 @@ its own round. Also measured: event-loop lag, peak PSS of the process tree, data
 writes, /status replies and Telegram calls during C, and how long `python -m bot`
 takes to poll. Prints a table and writes bench/results.json.
 
-Then mode B once more per variant (every TRACE mode, MAX_CONCURRENCY swept and `auto`),
-and a soak of 500 short runs with the browser recycled.
+Then mode B once more per variant of F1 (every TRACE mode, MAX_CONCURRENCY swept and
+`auto`). With --full also F1's third round, the F2 sweep (half at once, `auto`) against
+A with no step time-out, and a soak of 500 short runs with the browser recycled.
 
-    .venv/bin/python -m bench.bench [--fleet F1|F2|all] [--rounds N] [--quick] [--out PATH]
+    .venv/bin/python -m bench.bench [--full | --quick] [--fleet F1|F2|all] [--out PATH]
 """
 
 from __future__ import annotations
@@ -68,10 +69,15 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fleet", choices=["F1", "F2", "all"], default="all")
     parser.add_argument("--rounds", type=int, help="rounds of every fleet (default 3 F1, 1 F2)")
     parser.add_argument("--quick", action="store_true", help="small fleets, one round: a smoke run")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="3 rounds of F1, the F2 sweep, A with no time-out, the soak (about 25 min)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the JSON file written")
     parser.add_argument("--f1-profiles", type=int, help="default 40 (quick: 8)")
     parser.add_argument("--f1-concurrency", type=int, help="default 8 (quick: 4)")
-    parser.add_argument("--f1-rounds", type=int, help="default 3 (quick: 1)")
+    parser.add_argument("--f1-rounds", type=int, help="default 2 (full: 3, quick: 1)")
     parser.add_argument("--f2-profiles", type=int, help="default 100 (quick: 10)")
     parser.add_argument("--f2-concurrency", type=int, help="default: all at once")
     parser.add_argument("--f2-dwell", type=float, help="seconds on the page; default 20 (quick: 5)")
@@ -83,7 +89,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-variants", action="store_true", help="skip the TRACE modes and the sweep"
     )
-    parser.add_argument("--soak-runs", type=int, help="runs of the soak; default 500 (quick: 60)")
+    parser.add_argument(
+        "--soak-runs", type=int, help="runs of the soak; default: none (full: 500, quick: 60)"
+    )
     parser.add_argument("--verbose", action="store_true", help="the bot's INFO log too")
     return parser.parse_args(argv)
 
@@ -94,7 +102,7 @@ def choose_fleets(args: argparse.Namespace) -> list[Fleet]:
     def pick(given: Any, normal: Any, small: Any) -> Any:
         return given if given is not None else (small if quick else normal)
 
-    f1_rounds = pick(args.f1_rounds, pick(args.rounds, 3, 1), 1)
+    f1_rounds = pick(args.f1_rounds, pick(args.rounds, 3 if args.full else 2, 1), 1)
     f2_rounds = pick(args.f2_rounds, pick(args.rounds, 1, 1), 1)
     f2_profiles = pick(args.f2_profiles, 100, 10)
     fleets = {
@@ -172,10 +180,10 @@ async def bench_fleet(fleet: Fleet, modes: dict[str, Runner]) -> list[ModeRun]:
     return runs
 
 
-async def play_variants(fleet: Fleet) -> list[tuple[Variant, ModeRun]]:
+async def play_variants(fleet: Fleet, *, full: bool) -> list[tuple[Variant, ModeRun]]:
     """Mode B once per variant of the fleet (a TRACE mode, a MAX_CONCURRENCY)."""
     played = []
-    for variant in variants_of(fleet):
+    for variant in variants_of(fleet, full=full):
         runner = partial(run_engine, **variant.overrides)
         run = await play_mode(runner, "B", fleet, 1)
         logger.info("%s %s: %s", fleet.name, variant.label, _said(run))
@@ -241,10 +249,16 @@ async def bench(args: argparse.Namespace) -> int:
         report["fleets"][fleet.name] = summary
         tables.append(table(fleet, summary))
         if not args.no_variants:
-            played = await play_variants(fleet)
-            summary["variants"] = summarise_variants(fleet, runs, played)
+            played = await play_variants(fleet, full=args.full or args.quick)
+            patient = None
+            if fleet.name == "F2" and (args.full or args.quick):
+                patient = await play_mode(partial(run_bare, patient=True), "A", fleet, 1)
+                logger.info("%s A with no step time-out: %s", fleet.name, _said(patient))
+            summary["variants"] = summarise_variants(fleet, runs, played, patient)
             tables.append(variants_table(fleet, summary["variants"]))
-    soak_runs = args.soak_runs if args.soak_runs is not None else (60 if args.quick else SOAK_RUNS)
+    soak_runs = args.soak_runs
+    if soak_runs is None:
+        soak_runs = 60 if args.quick else SOAK_RUNS if args.full else 0
     if soak_runs:
         logger.info("soak: %d runs", soak_runs)
         report["soak"] = await run_soak(soak_runs, recycle_after=max(soak_runs // 5, 1))

@@ -45,9 +45,10 @@ SETTLE_TIMEOUT = 15.0
 
 
 class StatusProbe:
-    """The chat sends `/status` every second and times each reply, from the send to the
-    reply's arrival in the fake. One at a time: a reply slower than a second delays the
-    next question rather than piling them up behind the chat's pace."""
+    """The chat sends `/status` a second after the last reply came and times each reply,
+    from the send to its arrival in the fake. Asking a second after the last question
+    instead would time the chat's pace: Telegram takes one message a second in a chat, so
+    the bot sends a reply no sooner than a second after the last one was answered."""
 
     def __init__(self, chat: ChatClient, period: float = STATUS_PERIOD) -> None:
         self._chat = chat
@@ -74,8 +75,7 @@ class StatusProbe:
             except AssertionError:
                 self.unanswered += 1
             with contextlib.suppress(TimeoutError):
-                wait = max(0.0, sent + self._period - time.monotonic())
-                await asyncio.wait_for(self._stopping.wait(), wait)
+                await asyncio.wait_for(self._stopping.wait(), self._period)
 
     async def stop(self) -> dict[str, float]:
         """Ask no more, and wait for the answer to the last question: a reply still on its

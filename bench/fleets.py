@@ -7,10 +7,14 @@ C) and played with plain Playwright calls by mode A, so the three play the same 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 STEP_TIMEOUT = 30.0
 """Seconds each browser step may take, in every mode (the engine's default too)."""
+CPU_PER_RUN = 3.0
+"""CPU seconds one profile's run may cost, generously: about 2 on a slow 2-core machine,
+mostly Chromium starting the context's renderer and loading the page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +70,13 @@ class Fleet:
     def time_bound(self) -> float:
         """Seconds after which one mode's play of the fleet is given up and counted as not
         finished: each wave may take its dwell plus two whole step time-outs (an attempt
-        that timed out and its retry), and a minute more for the whole. A machine that
-        cannot keep up ends the mode here rather than stretching the benchmark."""
+        that timed out and its retry), every profile the CPU time its context and pages
+        cost (`CPU_PER_RUN`, shared by the cores), and a minute more for the whole. A
+        machine that cannot keep up ends the mode here rather than stretching the
+        benchmark."""
         waves = math.ceil(self.profiles / self.concurrency)
-        return waves * (self.dwell + 2 * STEP_TIMEOUT) + 60
+        cpu = self.profiles * CPU_PER_RUN / (os.cpu_count() or 1)
+        return waves * (self.dwell + 2 * STEP_TIMEOUT) + cpu + 60
 
     def describe(self) -> str:
         return (

@@ -32,8 +32,9 @@ RUNS = 500
 CONCURRENCY = 4
 RECYCLE_AFTER = 100
 SAMPLE_PERIOD = 0.5
-EARLY = (100, 200)
-"""The runs whose memory is the reference: past the start-up, before any drift."""
+EARLY = (0.2, 0.4)
+"""The share of the runs whose memory is the reference (100-200 of 500): past the
+start-up, before any drift. It is compared with the last fifth."""
 
 
 def soak_fleet(runs: int = RUNS, concurrency: int = CONCURRENCY) -> Fleet:
@@ -120,8 +121,9 @@ def _summary(
         found = [pss for done, pss in samples if low <= done < high]
         return statistics.median(found) / MB if found else None
 
-    early = median_mb(*EARLY)
-    late = median_mb(runs - 100, runs + 1)
+    low, high = (round(runs * share) for share in EARLY)
+    early = median_mb(low, high)
+    late = median_mb(runs - round(runs * 0.2), runs + 1)
     return {
         "runs": runs,
         "failed_runs": counts.get(RunStatus.failed.value, 0),
@@ -129,21 +131,23 @@ def _summary(
         "wall_s": wall,
         "recycle_after": recycle_after,
         "browser_launches": launches,
-        "pss_mb_runs_100_200": early,
-        "pss_mb_last_100": late,
-        "last_100_over_100_200": late / early if early and late else None,
+        "reference_runs": [low, high],
+        "pss_mb_reference": early,
+        "pss_mb_last_fifth": late,
+        "last_fifth_over_reference": late / early if early and late else None,
         "pss_mb_peak": max((pss for _, pss in samples), default=0) / MB,
         "samples": len(samples),
     }
 
 
 def soak_line(found: dict[str, Any]) -> str:
-    ratio = found["last_100_over_100_200"]
+    ratio = found["last_fifth_over_reference"]
     ratio_text = "-" if ratio is None else f"{ratio:.2f}"
-    early, late = found["pss_mb_runs_100_200"], found["pss_mb_last_100"]
+    early, late = found["pss_mb_reference"], found["pss_mb_last_fifth"]
+    low, high = found["reference_runs"]
     return (
         f"Soak: {found['runs']} runs at concurrency {CONCURRENCY} in {found['wall_s']:.0f} s, "
         f"{found['failed_runs']} failed, browser recycled after {found['recycle_after']} "
-        f"contexts ({found['browser_launches']} launches); PSS median runs 100-200 "
-        f"{early or 0:.0f} MB, last 100 {late or 0:.0f} MB: x{ratio_text}"
+        f"contexts ({found['browser_launches']} launches); PSS median runs {low}-{high} "
+        f"{early or 0:.0f} MB, last fifth {late or 0:.0f} MB: x{ratio_text}"
     )

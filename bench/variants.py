@@ -27,10 +27,11 @@ class Variant:
     """A point of the MAX_CONCURRENCY sweep (else a TRACE mode)."""
 
 
-def variants_of(fleet: Fleet) -> list[Variant]:
-    """F1: the three TRACE modes other than the default, and a sweep around its
-    concurrency; F2: half the fleet at once, and auto. The fleet's own concurrency with
-    the default TRACE is mode B itself."""
+def variants_of(fleet: Fleet, *, full: bool) -> list[Variant]:
+    """F1: the three TRACE modes other than the default, and a sweep of MAX_CONCURRENCY
+    (twice the fleet's, all at once, and with `full` half of it); F2, with `full` only
+    (each of its runs takes minutes): half the fleet at once. Both: auto. The fleet's
+    own concurrency with the default TRACE is mode B itself."""
     everyone = fleet.profiles
     found: list[Variant] = []
     if fleet.name == "F1":
@@ -38,12 +39,16 @@ def variants_of(fleet: Fleet) -> list[Variant]:
             Variant(f"TRACE={mode}", {"trace": mode}, sweep=False)
             for mode in ("off", "retain-on-failure", "on")
         ]
-        fixed = sorted({max(fleet.concurrency // 2, 1), fleet.concurrency * 2, everyone})
+        fixed = {fleet.concurrency * 2, everyone}
+        if full:
+            fixed.add(max(fleet.concurrency // 2, 1))
+    elif full:
+        fixed = {max(everyone // 2, 1)}
     else:
-        fixed = [max(everyone // 2, 1)]
+        return []
     found += [
         Variant(f"MAX_CONCURRENCY={size}", {"max_concurrency": size}, sweep=True)
-        for size in fixed
+        for size in sorted(fixed)
         if size != fleet.concurrency
     ]
     found.append(Variant("MAX_CONCURRENCY=auto", {"max_concurrency": "auto"}, sweep=True))
@@ -60,10 +65,14 @@ def crawlee_concurrency(seconds: float, start: int = CRAWLEE_START) -> int:
 
 
 def summarise_variants(
-    fleet: Fleet, runs: Sequence[ModeRun], played: Sequence[tuple[Variant, ModeRun]]
+    fleet: Fleet,
+    runs: Sequence[ModeRun],
+    played: Sequence[tuple[Variant, ModeRun]],
+    patient: ModeRun | None = None,
 ) -> list[dict[str, Any]]:
     """One row per variant, and one for B at the fleet's own concurrency, each against
-    the median A and B of the fleet's rounds."""
+    the median A and B of the fleet's rounds, and against `patient` (A with no step
+    time-out) when given."""
     bare = _median([run.wall_s for run in runs if run.mode == "A" and run.ok])
     engine = _median([run.wall_s for run in runs if run.mode == "B" and run.ok])
     rows = []
@@ -74,6 +83,11 @@ def summarise_variants(
         row.update(wall_s=engine, x_bare=engine / bare if engine and bare else None, x_engine=1.0)
         rows.append(row)
     rows += [_row(v.label, v.sweep, run, bare, engine) for v, run in played]
+    if patient is not None:
+        rows.insert(0, _row("A with no step time-out", False, patient, bare, engine))
+        floor = patient.wall_s if patient.ok and not patient.failed_runs else None
+        for row in rows:
+            row["x_patient"] = row["wall_s"] / floor if row["wall_s"] and floor else None
     sweep = [row for row in rows if row["sweep"] and row["wall_s"] is not None]
     fixed = [row for row in sweep if not row["label"].endswith("=auto")]
     auto = next((row for row in sweep if row["label"].endswith("=auto")), None)
@@ -111,9 +125,10 @@ def _median(values: Sequence[float | None]) -> float | None:
 
 def variants_table(fleet: Fleet, rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        f"{fleet.name} variants (mode B, one round each)",
-        f"{'':44} {'wall s':>7} {'xA':>6} {'xB':>6} {'failed':>7} {'peak sess':>9} "
-        f"{'CPU s':>6} {'peak MB':>8}",
+        f"{fleet.name} variants (mode B, one round each; xA∞: against A with no step "
+        "time-out, when all its runs passed)",
+        f"{'':44} {'wall s':>7} {'xA':>6} {'xA∞':>6} {'xB':>6} {'failed':>7} "
+        f"{'peak sess':>9} {'CPU s':>6} {'peak MB':>8}",
     ]
     for row in rows:
         if row["wall_s"] is None:
@@ -121,7 +136,7 @@ def variants_table(fleet: Fleet, rows: Sequence[dict[str, Any]]) -> str:
             continue
         lines.append(
             f"{row['label']:44} {row['wall_s']:7.1f} {_x(row['x_bare']):>6} "
-            f"{_x(row['x_engine']):>6} {row['failed_runs']:>7} "
+            f"{_x(row.get('x_patient')):>6} {_x(row['x_engine']):>6} {row['failed_runs']:>7} "
             f"{row['sessions_peak'] if row['sessions_peak'] is not None else '-':>9} "
             f"{_n(row['cpu_ours_s']):>6} {_n(row['peak_mb']):>8}"
         )

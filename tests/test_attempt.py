@@ -514,3 +514,58 @@ async def test_an_unexpected_error_fails_the_attempt_only(
 )
 def test_which_attempts_record_a_trace(mode: TraceMode, traced: list[int]) -> None:
     assert [attempt for attempt in (1, 2, 3) if records_trace(mode, attempt)] == traced
+
+
+class BusyWatcher:
+    """Stands for the engine's busy limit: records what the pool was asked while inside."""
+
+    def __init__(self, pool: BrowserPool) -> None:
+        self.inside = False
+        self.entries = 0
+        self.outside: list[str] = []
+        self._pool = pool
+
+    async def __aenter__(self) -> None:
+        self.inside = True
+        self.entries += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.inside = False
+
+    def watch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in ("new_context", "close_context"):
+            original = getattr(self._pool, name)
+
+            async def watched(*args: Any, _original: Any = original, _name: str = name) -> Any:
+                if not self.inside:
+                    self.outside.append(_name)
+                return await _original(*args)
+
+            monkeypatch.setattr(self._pool, name, watched)
+
+
+async def test_opening_saving_and_closing_a_context_wait_for_the_busy_limit(
+    pool: BrowserPool,
+    store: StateStore,
+    site: LocalSite,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    busy = BusyWatcher(pool)
+    busy.watch(monkeypatch)
+    attempt = BrowserAttempt(
+        pool,
+        store,
+        AttemptConfig(run_timeout=30, step_timeout=10, artifacts_dir=tmp_path / "art"),
+        busy,
+    )
+    scenario = 'steps:\n  - goto: "{site}/feed"\n  - wait: 0.01\n  - expect: "#feed"\n'
+
+    assert await play(attempt, make_plan(site, scenario)) is None
+
+    assert busy.outside == [], "the browser was asked to work outside the busy limit"
+    # Opening (context and page), the goto, saving the state, closing: four entries; the
+    # wait and the expect only wait.
+    assert busy.entries == 4
+    assert store.path_for("alice").exists()
+    assert pool.open_contexts == 0

@@ -142,7 +142,8 @@ class BrowserAttempt:
         self._config = config
         self._busy = busy if busy is not None else nullcontext()
         """Entered while the browser works for an attempt (a new context and page, a page
-        load, a click), never while it waits: shared by every attempt of the process."""
+        load, a click, the state saved and the context closed), never while it waits:
+        shared by every attempt of the process. Time-outs count from the entry."""
         self._closing: set[asyncio.Task[bool]] = set()
         """Closes that a second cancel must not interrupt (see `_close`)."""
 
@@ -195,7 +196,8 @@ class BrowserAttempt:
         try:
             failure = await self._play(plan, options, on_step, opened)
             if opened.context is not None:
-                failure = await self._keep(plan, opened, failure)
+                async with self._busy:
+                    failure = await self._keep(plan, opened, failure)
             return failure
         except asyncio.CancelledError:
             if opened.context is not None:
@@ -348,7 +350,9 @@ class BrowserAttempt:
 
     async def _close_or_kill(self, context: BrowserContext) -> bool:
         timeout = self._config.teardown_timeout
-        if await self._browser.close_context(context, timeout):
+        async with self._busy:
+            closed = await self._browser.close_context(context, timeout)
+        if closed:
             return True
         await self._browser.kill(
             f"a context did not close within {timeout:g} s", browser=context.browser
