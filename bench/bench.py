@@ -11,9 +11,9 @@ its own round. Also measured: event-loop lag, peak PSS of the process tree, data
 writes, /status replies and Telegram calls during C, and how long `python -m bot`
 takes to poll. Prints a table and writes bench/results.json.
 
-Then mode B once more per variant of F1 (every TRACE mode, MAX_CONCURRENCY swept and
-`auto`). With --full also F1's third round, the F2 sweep (half at once, `auto`) against
-A with no step time-out, and a soak of 500 short runs with the browser recycled.
+With --full also a third round of F1, mode B once more per variant (every TRACE mode
+on F1; MAX_CONCURRENCY swept and `auto` on both fleets), F2 against A with no step
+time-out, and a soak of 500 short runs with the browser recycled.
 
     .venv/bin/python -m bench.bench [--full | --quick] [--fleet F1|F2|all] [--out PATH]
 """
@@ -72,7 +72,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--full",
         action="store_true",
-        help="3 rounds of F1, the F2 sweep, A with no time-out, the soak (about 25 min)",
+        help="3 rounds of F1, the variants (TRACE modes, MAX_CONCURRENCY swept), A with no "
+        "time-out, the soak (about 35 min)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the JSON file written")
     parser.add_argument("--f1-profiles", type=int, help="default 40 (quick: 8)")
@@ -82,7 +83,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--f2-concurrency", type=int, help="default: all at once")
     parser.add_argument("--f2-dwell", type=float, help="seconds on the page; default 20 (quick: 5)")
     parser.add_argument("--f2-rounds", type=int, help="default 1")
-    parser.add_argument("--startup-runs", type=int, help="starts of python -m bot; default 3")
+    parser.add_argument("--startup-runs", type=int, help="starts of python -m bot; default 2")
     parser.add_argument(
         "--status-period", type=float, default=1.0, help="seconds between /status in C"
     )
@@ -180,10 +181,10 @@ async def bench_fleet(fleet: Fleet, modes: dict[str, Runner]) -> list[ModeRun]:
     return runs
 
 
-async def play_variants(fleet: Fleet, *, full: bool) -> list[tuple[Variant, ModeRun]]:
+async def play_variants(fleet: Fleet) -> list[tuple[Variant, ModeRun]]:
     """Mode B once per variant of the fleet (a TRACE mode, a MAX_CONCURRENCY)."""
     played = []
-    for variant in variants_of(fleet, full=full):
+    for variant in variants_of(fleet):
         runner = partial(run_engine, **variant.overrides)
         run = await play_mode(runner, "B", fleet, 1)
         logger.info("%s %s: %s", fleet.name, variant.label, _said(run))
@@ -248,10 +249,10 @@ async def bench(args: argparse.Namespace) -> int:
         report["machine"]["chromium"] = ", ".join(sorted(browsers)) or None
         report["fleets"][fleet.name] = summary
         tables.append(table(fleet, summary))
-        if not args.no_variants:
-            played = await play_variants(fleet, full=args.full or args.quick)
+        if (args.full or args.quick) and not args.no_variants:
+            played = await play_variants(fleet)
             patient = None
-            if fleet.name == "F2" and (args.full or args.quick):
+            if fleet.name == "F2":
                 patient = await play_mode(partial(run_bare, patient=True), "A", fleet, 1)
                 logger.info("%s A with no step time-out: %s", fleet.name, _said(patient))
             summary["variants"] = summarise_variants(fleet, runs, played, patient)
@@ -264,7 +265,7 @@ async def bench(args: argparse.Namespace) -> int:
         report["soak"] = await run_soak(soak_runs, recycle_after=max(soak_runs // 5, 1))
         report["soak"]["chromium_left"] = await chromium_left()
         tables.append(soak_line(report["soak"]))
-    startups = args.startup_runs if args.startup_runs is not None else (1 if args.quick else 3)
+    startups = args.startup_runs if args.startup_runs is not None else (1 if args.quick else 2)
     if startups:
         logger.info("timing %d starts of python -m bot", startups)
         times = await time_startups(fleets[0], startups)

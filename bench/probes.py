@@ -77,22 +77,35 @@ class TreeSample:
     processes: int
     cpu: dict[tuple[int, float], float]
     """CPU seconds (user + system) so far of each process, by pid and creation time."""
+    kinds: dict[tuple[int, float], str]
+    """What each process is: python (the bot), node (Playwright's driver), chromium."""
 
 
 def sample_tree() -> TreeSample:
     """The PSS summed over this process and all its descendants (Chromium, the Playwright
     driver, a bot child), and the CPU time of each."""
     root = psutil.Process()
-    sample = TreeSample(0, 0, {})
+    sample = TreeSample(0, 0, {}, {})
     for process in [root, *root.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             with process.oneshot():
                 times = process.cpu_times()
                 key = (process.pid, process.create_time())
+                name = process.name()
             sample.pss += process.memory_full_info().pss
             sample.processes += 1
             sample.cpu[key] = times.user + times.system
+            sample.kinds[key] = _kind(name)
     return sample
+
+
+def _kind(name: str) -> str:
+    lowered = name.lower()
+    if lowered.startswith("python"):
+        return "python"
+    if lowered.startswith("node"):
+        return "node"
+    return "chromium" if "chrom" in lowered else "other"
 
 
 def busy_cpu() -> float:
@@ -114,6 +127,7 @@ class TreeSampler:
         self.peak_processes = 0
         self._first_cpu: dict[tuple[int, float], float] = {}
         self._last_cpu: dict[tuple[int, float], float] = {}
+        self._kinds: dict[tuple[int, float], str] = {}
         self._machine_cpu = 0.0
         self._load = 0.0
         self._stop = threading.Event()
@@ -124,6 +138,7 @@ class TreeSampler:
         first = await asyncio.to_thread(sample_tree)
         self.baseline = self.peak = first.pss
         self._first_cpu, self._last_cpu = dict(first.cpu), dict(first.cpu)
+        self._kinds = dict(first.kinds)
         self._machine_cpu = busy_cpu()
         self._load = os.getloadavg()[0]
         self._thread = threading.Thread(target=self._run, name="bench-tree", daemon=True)
@@ -137,6 +152,7 @@ class TreeSampler:
     def _take(self) -> None:
         sample = sample_tree()
         self._last_cpu.update(sample.cpu)
+        self._kinds.update(sample.kinds)
         if sample.pss > self.peak:
             self.peak, self.peak_processes = sample.pss, sample.processes
 
@@ -146,7 +162,12 @@ class TreeSampler:
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
-        ours = sum(last - self._first_cpu.get(key, 0.0) for key, last in self._last_cpu.items())
+        used = {key: last - self._first_cpu.get(key, 0.0) for key, last in self._last_cpu.items()}
+        ours = sum(used.values())
+        by_kind: dict[str, float] = {}
+        for key, seconds in used.items():
+            kind = self._kinds.get(key, "other")
+            by_kind[kind] = by_kind.get(kind, 0.0) + seconds
         machine = busy_cpu() - self._machine_cpu
         return {
             "baseline_mb": self.baseline / MB,
@@ -154,6 +175,7 @@ class TreeSampler:
             "per_session_mb": (self.peak - self.baseline) / MB / max(sessions, 1),
             "processes_at_peak": self.peak_processes,
             "cpu_ours_s": ours,
+            "cpu_by_process_s": dict(sorted(by_kind.items())),
             "cpu_others_s": max(machine - ours, 0.0),
             "load_1m_at_start": self._load,
         }

@@ -71,6 +71,10 @@ def summarise_mode(runs: Sequence[ModeRun]) -> dict[str, Any]:
         key: _median_of(done, "tree", key)
         for key in ("cpu_ours_s", "cpu_others_s", "load_1m_at_start")
     }
+    kinds = {kind for found in _measure(done, "tree", "cpu_by_process_s") for kind in found}
+    summary["cpu_by_process_s"] = {
+        kind: _median_of(done, "tree", "cpu_by_process_s", kind) for kind in sorted(kinds)
+    }
     if _measure(done, "db"):
         summary["db"] = _db(done)
     if _measure(done, "chat_s"):
@@ -241,6 +245,10 @@ def table(fleet: Fleet, summary: dict[str, Any]) -> str:
         _row("C bot (chat)", modes["C"], modes["C"].get("chat_s"), found["C/A"], brief=True)
     )
     for mode in MODES:
+        by_process = modes[mode].get("cpu_by_process_s")
+        if by_process:
+            shares = ", ".join(f"{kind} {seconds:.0f}" for kind, seconds in by_process.items())
+            lines.append(f"  {mode} CPU s by process: {shares}")
         if modes[mode]["errors"]:
             lines.append(f"  {mode}: {'; '.join(modes[mode]['errors'])}")
         for reason, count in list(modes[mode]["failure_reasons"].items())[:2]:

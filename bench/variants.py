@@ -27,11 +27,10 @@ class Variant:
     """A point of the MAX_CONCURRENCY sweep (else a TRACE mode)."""
 
 
-def variants_of(fleet: Fleet, *, full: bool) -> list[Variant]:
+def variants_of(fleet: Fleet) -> list[Variant]:
     """F1: the three TRACE modes other than the default, and a sweep of MAX_CONCURRENCY
-    (twice the fleet's, all at once, and with `full` half of it); F2, with `full` only
-    (each of its runs takes minutes): half the fleet at once. Both: auto. The fleet's
-    own concurrency with the default TRACE is mode B itself."""
+    (half the fleet's, twice it, all at once); F2: half the fleet at once. Both: auto.
+    The fleet's own concurrency with the default TRACE is mode B itself."""
     everyone = fleet.profiles
     found: list[Variant] = []
     if fleet.name == "F1":
@@ -39,13 +38,9 @@ def variants_of(fleet: Fleet, *, full: bool) -> list[Variant]:
             Variant(f"TRACE={mode}", {"trace": mode}, sweep=False)
             for mode in ("off", "retain-on-failure", "on")
         ]
-        fixed = {fleet.concurrency * 2, everyone}
-        if full:
-            fixed.add(max(fleet.concurrency // 2, 1))
-    elif full:
-        fixed = {max(everyone // 2, 1)}
+        fixed = {max(fleet.concurrency // 2, 1), fleet.concurrency * 2, everyone}
     else:
-        return []
+        fixed = {max(everyone // 2, 1)}
     found += [
         Variant(f"MAX_CONCURRENCY={size}", {"max_concurrency": size}, sweep=True)
         for size in sorted(fixed)
