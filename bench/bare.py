@@ -16,7 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from bench.fleets import STEP_TIMEOUT, Fleet, Step
 from bench.probes import LoopLag, TreeSampler
 from bench.results import ModeRun
-from tests.site import LocalSite
+from bench.site_process import SiteProcess
 from warmup.browser import LAUNCH_ARGS, find_executable
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def run_bare(fleet: Fleet, number: int, *, patient: bool = False) -> ModeR
     long the browser alone needs when nothing gives up (the whole is still bounded)."""
     result = ModeRun("A", number, runs=fleet.profiles)
     step_timeout = None if patient else STEP_TIMEOUT
-    site = LocalSite()
+    site = SiteProcess()
     await site.start()
     try:
         async with async_playwright() as playwright:

@@ -26,12 +26,12 @@ from bench.config import (
 from bench.fleets import Fleet
 from bench.probes import STATEMENTS, LoopLag, TreeSampler, percentile
 from bench.results import ModeRun
+from bench.site_process import SiteProcess
 from bot.app import Application
 from models import OutboxMessage, RunStatus, WarmupTask
 from tests.chat_client import BotMessage, ChatClient
 from tests.conftest import ADMIN_ID, CHAT_ID
 from tests.fake_telegram import FakeTelegram
-from tests.site import LocalSite
 from warmup.events import Event, RunFailed, TaskFinished
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class StatusProbe:
 
 async def run_bot(fleet: Fleet, number: int, status_period: float = STATUS_PERIOD) -> ModeRun:
     result = ModeRun("C", number, runs=fleet.profiles)
-    site = LocalSite()
+    site = SiteProcess()
     await site.start()
     try:
         async with FakeTelegram() as fake:

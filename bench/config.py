@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.fleets import Fleet
+from bench.site_process import SiteProcess
 from bot.settings import Settings, SettingsError, load_settings
 from models import RunStatus, WarmupRun
 from tests.conftest import ADMIN_ID, write_config
-from tests.site import LocalSite
 
 TEARDOWN_BOUND = 120.0
 """Seconds setting a mode up and closing it may take on top of the fleet's time bound."""
 
 
-def write_fleet(root: Path, site: LocalSite, fleet: Fleet) -> None:
+def write_fleet(root: Path, site: SiteProcess, fleet: Fleet) -> None:
     """profiles.yaml (every profile with `site` as {site}) and the fleet's scenario."""
     names: list[str | dict[str, Any]] = list(fleet.profile_names)
     write_config(root, site, names, {fleet.scenario: fleet.scenario_yaml()})

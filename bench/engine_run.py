@@ -22,10 +22,10 @@ from bench.config import (
 from bench.fleets import Fleet
 from bench.probes import STATEMENTS, LoopLag, TreeSampler
 from bench.results import ModeRun
+from bench.site_process import SiteProcess
 from bot.runtime import open_engine, open_storage
 from models import RunStatus
 from tests.conftest import CHAT_ID
-from tests.site import LocalSite
 from warmup.autoscale import AdjustableLimit
 from warmup.catalog import Catalog
 from warmup.engine import Engine
@@ -43,7 +43,7 @@ async def run_engine(fleet: Fleet, number: int, **overrides: Any) -> ModeRun:
     """Mode B's play of the fleet; `overrides` are settings other than the defaults (a
     TRACE mode, a MAX_CONCURRENCY the sweep tries)."""
     result = ModeRun("B", number, runs=fleet.profiles)
-    site = LocalSite()
+    site = SiteProcess()
     await site.start()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-b-") as folder:

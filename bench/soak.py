@@ -18,10 +18,10 @@ from typing import Any
 from bench.config import TEARDOWN_BOUND, fleet_settings, runs_by_status, write_fleet
 from bench.fleets import Fleet, Step
 from bench.probes import MB, sample_tree
+from bench.site_process import SiteProcess
 from bot.runtime import open_engine, open_storage
 from models import RunStatus
 from tests.conftest import CHAT_ID
-from tests.site import LocalSite
 from warmup.catalog import Catalog
 from warmup.events import Event, EventBus, RunFailed, RunFinished
 from warmup.leases import bot_owner
@@ -67,7 +67,7 @@ async def run_soak(
     runs: int = RUNS, concurrency: int = CONCURRENCY, recycle_after: int = RECYCLE_AFTER
 ) -> dict[str, Any]:
     fleet = soak_fleet(runs, concurrency)
-    site = LocalSite()
+    site = SiteProcess()
     await site.start()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-soak-") as folder:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from bench.config import write_fleet
 from bench.fleets import Fleet
+from bench.site_process import SiteProcess
 from tests.bot_process import BotLauncher, BotProcess
 from tests.fake_telegram import ApiCall, FakeTelegram
 from tests.processes import kill_all
-from tests.site import LocalSite
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ EXIT_TIMEOUT = 30.0
 
 async def time_startups(fleet: Fleet, count: int) -> list[float]:
     """Seconds to the first getUpdates, one per start; a start that fails is logged."""
-    site = LocalSite()
+    site = SiteProcess()
     await site.start()
     try:
         times = []
@@ -41,7 +41,7 @@ async def time_startups(fleet: Fleet, count: int) -> list[float]:
         await site.stop()
 
 
-async def _time_one(site: LocalSite, fleet: Fleet) -> float:
+async def _time_one(site: SiteProcess, fleet: Fleet) -> float:
     async with FakeTelegram() as fake:
         with tempfile.TemporaryDirectory(prefix="bench-start-") as folder:
             root = Path(folder)
