@@ -19,7 +19,10 @@ import psutil
 
 MB = 1024 * 1024
 LAG_PERIOD = 0.01
-PSS_PERIOD = 0.5
+PSS_PERIOD = 2.0
+"""Seconds between two PSS samples of the tree. Reading the smaps of a hundred processes
+costs this process CPU, and the GIL, so it is not done more often: the loop lag measured
+would be the probe's."""
 WRITES = ("INSERT", "UPDATE", "DELETE")
 _TABLE = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.I)
 
@@ -115,7 +118,7 @@ def busy_cpu() -> float:
 
 
 class TreeSampler:
-    """The peak PSS of the process tree, sampled every 0.5 s in a thread of its own
+    """The peak PSS of the process tree, sampled every `PSS_PERIOD` in a thread of its own
     (reading /proc/*/smaps_rollup of a hundred processes must not hold up the event loop
     measured), and the CPU the tree used against what the rest of the machine did
     meanwhile: on a shared machine, other work slows every mode down."""
