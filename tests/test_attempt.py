@@ -91,14 +91,6 @@ steps:
 
 
 @pytest.fixture
-async def site() -> AsyncIterator[LocalSite]:
-    local = LocalSite()
-    await local.start()
-    yield local
-    await local.stop()
-
-
-@pytest.fixture
 async def pool() -> AsyncIterator[BrowserPool]:
     async with async_playwright() as playwright:
         browser = BrowserPool(
@@ -117,11 +109,13 @@ def store(tmp_path: Path) -> StateStore:
 
 
 def make_attempt(
-    pool: BrowserPool, store: StateStore, tmp_path: Path, **config: Any
+    pool: BrowserPool, store: StateStore, tmp_path: Path, busy: Any = None, **config: Any
 ) -> BrowserAttempt:
     settings: dict[str, Any] = {"run_timeout": 30, "step_timeout": 10, "teardown_timeout": 5}
     settings.update(config)
-    return BrowserAttempt(pool, store, AttemptConfig(artifacts_dir=tmp_path / "art", **settings))
+    return BrowserAttempt(
+        pool, store, AttemptConfig(artifacts_dir=tmp_path / "art", **settings), busy
+    )
 
 
 def make_plan(
@@ -553,12 +547,7 @@ async def test_opening_saving_and_closing_a_context_wait_for_the_busy_limit(
 ) -> None:
     busy = BusyWatcher(pool)
     busy.watch(monkeypatch)
-    attempt = BrowserAttempt(
-        pool,
-        store,
-        AttemptConfig(run_timeout=30, step_timeout=10, artifacts_dir=tmp_path / "art"),
-        busy,
-    )
+    attempt = make_attempt(pool, store, tmp_path, busy)
     scenario = 'steps:\n  - goto: "{site}/feed"\n  - wait: 0.01\n  - expect: "#feed"\n'
 
     assert await play(attempt, make_plan(site, scenario)) is None

@@ -29,14 +29,6 @@ MakePool = Callable[..., Awaitable[BrowserPool]]
 
 
 @pytest.fixture
-async def site() -> AsyncIterator[LocalSite]:
-    local = LocalSite()
-    await local.start()
-    yield local
-    await local.stop()
-
-
-@pytest.fixture
 async def playwright() -> AsyncIterator[Playwright]:
     async with async_playwright() as started:
         yield started
