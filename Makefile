@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint format clean translations bench
+.PHONY: run test install servers lint format clean translations bench
 
 run: install
 	$(BIN)/python -m bot
 
-test: install
+test: install servers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	PROFILES_FILE=profiles.example.yaml SCENARIOS_DIR=scenarios $(BIN)/python -m bot check
@@ -27,6 +27,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.browser: $(VENV)/.installed scripts/install-browser.sh
 	sh scripts/install-browser.sh $(BIN)/python
 	touch $@
+
+# PostgreSQL and Redis for the tests of the distributed mode (they start their own).
+servers:
+	sh scripts/install-servers.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -64,8 +64,8 @@ async def _play(root: Path, fleet: Fleet, result: ModeRun, overrides: dict[str, 
         await catalog.reload()
         events = EventBus()
         events.subscribe(lambda event: _count_retries(event, result))
-        ledger = Ledger(events)
-        runtime = await open_engine(settings, ledger, bot_owner(), stack)
+        ledger = Ledger(events, player=bot_owner())
+        runtime = await open_engine(settings, ledger, stack)
         stack.push_async_callback(runtime.engine.shutdown)
         tasks = TaskService(ledger, runtime.engine, catalog)
 

@@ -121,8 +121,8 @@ class Application:
             )
             events = EventBus()
             alert_chats = [settings.alert_chat_id] if settings.alert_chat_id is not None else []
-            ledger = Ledger(events, alert_chat_ids=alert_chats)
             owner = bot_owner()
+            ledger = Ledger(events, player=owner, alert_chat_ids=alert_chats)
             # Recovery comes first: nothing (a schedule, a command, AUTO_RESUME) may start
             # work before what a stop left unfinished is marked interrupted.
             await ledger.recover(
@@ -132,7 +132,7 @@ class Application:
             pacer = Pacer(telegram_limits(settings))
             bot = create_bot(settings, pacer)
             stack.push_async_callback(bot.session.close)
-            runtime = await open_engine(settings, ledger, owner, stack)
+            runtime = await open_engine(settings, ledger, stack)
             self.browser, self.engine = runtime.browser, runtime.engine
             reporter = ProgressReporter(
                 bot, self.engine.current_steps, i18n, interval=settings.progress_interval

@@ -70,11 +70,9 @@ async def open_limits(
     return slots, busy
 
 
-async def open_engine(
-    settings: Settings, ledger: Ledger, owner: str, stack: AsyncExitStack
-) -> Runtime:
-    """Chromium, started, and the engine that plays in it under the lease holder `owner`;
-    Chromium and the lease renewal close with `stack`.
+async def open_engine(settings: Settings, ledger: Ledger, stack: AsyncExitStack) -> Runtime:
+    """Chromium, started, and the engine that plays in it under the ledger's player name
+    (also its lease holder name); Chromium and the lease renewal close with `stack`.
 
     The engine's `shutdown` is left to the caller: it pushes it after its own listeners'
     clean-up, so that they still hear of the runs the shutdown interrupts.
@@ -90,7 +88,7 @@ async def open_engine(
     )
     await browser.start()
     stack.push_async_callback(browser.close)
-    leases = LeaseKeeper(owner, ttl=settings.lease_ttl)
+    leases = LeaseKeeper(ledger.player, ttl=settings.lease_ttl)
     slots, busy = await open_limits(settings, stack)
     play = BrowserAttempt(
         browser,

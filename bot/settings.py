@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     telegram_group_rate: float = Field(default=20.0, gt=0)
     telegram_overall_rate: float = Field(default=30.0, gt=0)
     lease_ttl: float = Field(default=30, ge=3)
+    broker_url: str | None = None
+    """Unset: runs are played in this process. `redis://…`: by `python -m bot worker`s."""
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")
@@ -74,10 +76,17 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a number from 1 to {MAX_SESSIONS}, or auto")
         return int(text)
 
-    @field_validator("alert_chat_id", mode="before")
+    @field_validator("alert_chat_id", "broker_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss:// (or be empty: one process)")
+        return value
 
     @field_validator("telegram_api_url")
     @classmethod

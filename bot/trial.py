@@ -99,11 +99,11 @@ async def _try(
         profile, ad_hoc = _choose_profile(catalog, profile_name)
 
         events = EventBus()
-        ledger = Ledger(events)
+        ledger = Ledger(events, player=process_owner("try"))
         display = TerminalDisplay(console, expected=expected_steps(scenario.steps))
         events.subscribe(display)
         try:
-            runtime = await open_engine(settings, ledger, process_owner("try"), stack)
+            runtime = await open_engine(settings, ledger, stack)
         except PlaywrightError as error:
             needs = "" if settings.headless else " (a headed browser needs a display)"
             reason = error.message.strip().splitlines()[0] if error.message.strip() else "?"

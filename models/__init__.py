@@ -10,9 +10,11 @@ from models.entities import (
     ProfileLease,
     RunStatus,
     Schedule,
+    SharedFile,
     TaskStatus,
     WarmupRun,
     WarmupTask,
+    WorkerBeat,
 )
 
 __all__ = [
@@ -25,7 +27,9 @@ __all__ = [
     "ProfileLease",
     "RunStatus",
     "Schedule",
+    "SharedFile",
     "TaskStatus",
     "WarmupRun",
     "WarmupTask",
+    "WorkerBeat",
 ]

@@ -1,5 +1,6 @@
 """The tables: profiles, warmup tasks, the runs of one profile inside a task, the profile
-leases that keep a profile to one run at a time, and the outbox of notifications."""
+leases that keep a profile to one run at a time, the outbox of notifications, and, for
+the distributed mode, the workers' heartbeats and the files every machine reads."""
 
 from __future__ import annotations
 
@@ -75,6 +76,9 @@ class WarmupTask(Model):
     user_id = fields.BigIntField(null=True)
     target = fields.CharField(max_length=512)
     scenario = fields.CharField(max_length=128)
+    scenario_text = fields.TextField(
+        null=True, description="the scenario's YAML as it was when the task began"
+    )
     status = fields.CharEnumField(TaskStatus, default=TaskStatus.pending, max_length=16)
     progress_message_id = fields.BigIntField(null=True)
     progress_final = fields.BooleanField(
@@ -118,6 +122,11 @@ class WarmupRun(Model):
     error = fields.TextField(null=True)
     screenshot_path = fields.CharField(max_length=1024, null=True)
     trace_path = fields.CharField(max_length=1024, null=True)
+    played_by = fields.CharField(
+        max_length=128,
+        null=True,
+        description="the process playing it: a write of any other is refused",
+    )
 
     class Meta:
         table = "warmup_run"
@@ -202,3 +211,33 @@ class OutboxMessage(Model):
     class Meta:
         table = "outbox_message"
         ordering = ("id",)
+
+
+class WorkerBeat(Model):
+    """A `python -m bot worker` process, as it last said it was alive."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=128, unique=True, description="its lease holder name")
+    started_at = fields.DatetimeField()
+    seen_at = fields.DatetimeField(db_index=True)
+    sessions = fields.IntField(default=0, description="runs it plays now")
+    capacity = fields.IntField(default=0, description="runs it may play at once now")
+
+    class Meta:
+        table = "worker_beat"
+        ordering = ("name",)
+
+
+class SharedFile(Model):
+    """A file every machine reads: a profile's storage state, a screenshot, a trace.
+
+    Only in the distributed mode; in one process they stay files under DATA_DIR.
+    """
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=512, unique=True)
+    content = fields.BinaryField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "shared_file"

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 import yaml
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from bot.app import Application
 from bot.settings import Settings, load_settings
 from models import ACTIVE_TASK_STATUSES, OutboxMessage, WarmupTask
 from tests.chat_client import ChatClient
 from tests.fake_telegram import FakeTelegram
+from tests.servers import PostgresServer, RedisServer
 from tests.site import LocalSite
 
 ADMIN_ID = 1001
@@ -162,3 +164,32 @@ async def start_bot(tmp_path: Path, fake: FakeTelegram, site: LocalSite) -> Asyn
         if not runner.done():
             await app.stop()
         await asyncio.wait_for(runner, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session, started by the first test that needs it."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database: a SQLite file, then a PostgreSQL database."""
+    # Tortoise caches each model's SQL by connection name, not by dialect: a process that
+    # moves from SQLite to PostgreSQL (only a test does) must start that cache afresh.
+    EXECUTOR_CACHE.clear()
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/warmup.sqlite3"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return await server.create_database()

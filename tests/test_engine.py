@@ -111,7 +111,7 @@ async def world(tmp_path: Path) -> AsyncIterator[Callable[..., World]]:
                     finished.append(event)
 
             events.subscribe(record)
-            ledger = Ledger(events)
+            ledger = Ledger(events, player="test@host")
             attempt = FakeAttempt()
             config = EngineConfig(
                 run_timeout=60,
@@ -119,7 +119,7 @@ async def world(tmp_path: Path) -> AsyncIterator[Callable[..., World]]:
                 artifacts_dir=tmp_path / "artifacts",
                 retry_delay=0.01,
             )
-            leases = LeaseKeeper("test@host", ttl=30)
+            leases = LeaseKeeper(ledger.player, ttl=30)
             engine = Engine(ledger, leases, attempt, config, AdjustableLimit(max_concurrency))
             leases.on_lost = engine.lease_lost
             engines.append(engine)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,9 @@ class Clock:
 
 
 @pytest.fixture
-async def profile_id(tmp_path: Path) -> AsyncIterator[int]:
-    async with open_database(f"sqlite://{tmp_path}/leases.sqlite3"):
+async def profile_id(database_url: str) -> AsyncIterator[int]:
+    """A profile in a new database, SQLite and then PostgreSQL."""
+    async with open_database(database_url):
         profile = await Profile.create(name="alice")
         yield profile.id
 

@@ -29,11 +29,13 @@ from warmup.ledger import RUN_MOVES, TASK_MOVES, Ledger, RunRef, TaskRef
 
 CHAT = 5001
 ALERT = -7007
+PLAYER = "bot@test"
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[None]:
-    async with open_database(f"sqlite://{tmp_path}/ledger.sqlite3"):
+async def database(database_url: str) -> AsyncIterator[None]:
+    """On SQLite and on PostgreSQL: the compare-and-sets must hold on both."""
+    async with open_database(database_url):
         yield
 
 
@@ -57,7 +59,7 @@ def recorder() -> Recorder:
 def ledger(recorder: Recorder) -> Ledger:
     events = EventBus()
     events.subscribe(recorder)
-    return Ledger(events, alert_chat_ids=[ALERT])
+    return Ledger(events, player=PLAYER, alert_chat_ids=[ALERT])
 
 
 async def new_task(

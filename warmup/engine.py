@@ -66,10 +66,12 @@ class Engine:
         """Sessions playing at once: MAX_CONCURRENCY, or resized by an autoscaler."""
         self._runners: dict[int, asyncio.Task[None]] = {}
         """task id → the background task playing it."""
-        self._playing: dict[int, asyncio.Task[None]] = {}
-        """run id → the task playing that run, to stop it alone when its lease is lost."""
+        self._playing: dict[int, tuple[int, asyncio.Task[None]]] = {}
+        """run id → (its task's id, the asyncio task playing it), to stop that run alone."""
         self._lost: set[int] = set()
         """Runs stopped because another process took their profile's lease over."""
+        self._cancelled: set[int] = set()
+        """Runs stopped because their task was cancelled (the ledger has marked them)."""
         self._stopping = False
         self.current_steps: dict[int, str] = {}
         """run id → label of the step it is playing now; read by progress displays."""
@@ -108,12 +110,46 @@ class Engine:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
+    async def play_run(self, queued: QueuedRun, scenario: Scenario) -> None:
+        """Play one run of a task another process started (a worker's message), then end
+        the task if that was its last run.
+
+        If this process still plays the run, it stalled past its lease and the bot gave
+        the run to the queue again: that play is stopped (nothing it writes is taken any
+        more) and this one starts afresh."""
+        previous = self._playing.get(queued.ref.run_id)
+        if previous is not None:
+            self.lease_lost(queued.ref.run_id)
+            await asyncio.gather(previous[1], return_exceptions=True)
+        await self._run_profile(queued, scenario, None)
+        await self._ledger.finish_task(queued.ref.task)
+
+    def cancel_runs(self, task_id: int) -> int:
+        """Stop the runs of this task playing here, whose cancel the ledger has recorded
+        (told by the process that cancelled it); how many."""
+        stopped = 0
+        for run_id, (playing_task, playing) in list(self._playing.items()):
+            if playing_task == task_id:
+                self._cancelled.add(run_id)
+                playing.cancel()
+                stopped += 1
+        return stopped
+
+    @property
+    def playing(self) -> int:
+        """Runs playing here now (waiting for a lease or a slot included)."""
+        return len(self._playing)
+
+    def playing_runs(self) -> dict[int, int]:
+        """run id → task id of every run playing here now."""
+        return {run_id: task_id for run_id, (task_id, _) in self._playing.items()}
+
     def lease_lost(self, run_id: int) -> None:
         """Another process took over this run's lease (ours had expired): stop playing it."""
         playing = self._playing.get(run_id)
         if playing is not None:
             self._lost.add(run_id)
-            playing.cancel()
+            playing[1].cancel()
 
     async def shutdown(self) -> None:
         """Stop every task; what was unfinished becomes interrupted, to be resumed later."""
@@ -156,17 +192,26 @@ class Engine:
     async def _run_profile(
         self, queued: QueuedRun, scenario: Scenario, trace_path: Path | None
     ) -> None:
+        """The run's profile lease, then its attempts. A run whose task was cancelled
+        (`cancel_runs`) or whose lease another process took over ends here quietly; any
+        other cancel (a stop of the whole task, the shutdown) goes on up."""
         run = queued.ref
         profile = profile_spec(queued.profile)
-        await self._leases.acquire(run.profile_id, run.run_id)
         playing = asyncio.current_task()
         assert playing is not None
-        self._playing[run.run_id] = playing
+        self._playing[run.run_id] = (run.task.task_id, playing)
+        leased: bool | None = None
+        """None while the lease is being taken: a cancel then may leave it taken."""
         attempt = 0
         try:
-            for attempt in range(1, self._config.max_attempts + 1):
+            leased = await self._leases.acquire(run.profile_id, run.run_id)
+            if not leased:
+                logger.info("run %d is played by another process", run.run_id)
+                return
+            first = queued.attempts + 1
+            for attempt in range(first, max(first, self._config.max_attempts) + 1):
                 async with self._slots:
-                    if not await self._ledger.begin_attempt(run, attempt):
+                    if not await self._ledger.begin_attempt(run, attempt, first=attempt == first):
                         return
                     plan = AttemptPlan(
                         run.task.task_id, run.run_id, attempt, profile, scenario, trace_path
@@ -182,16 +227,21 @@ class Engine:
                     return
                 await asyncio.sleep(self._config.retry_delay * attempt)
         except asyncio.CancelledError:
-            if run.run_id not in self._lost:
+            if run.run_id in self._cancelled:
+                playing.uncancel()
+            elif run.run_id in self._lost:
+                playing.uncancel()
+                lost = AttemptFailure(None, "another process took this profile's lease over")
+                await self._ledger.fail_attempt(run, attempt, lost, final=True)
+            else:
                 raise
-            self._lost.discard(run.run_id)
-            playing.uncancel()
-            lost = AttemptFailure(None, "another process took this profile's lease over")
-            await self._ledger.fail_attempt(run, attempt, lost, final=True)
         finally:
+            self._cancelled.discard(run.run_id)
+            self._lost.discard(run.run_id)
             self.current_steps.pop(run.run_id, None)
             self._playing.pop(run.run_id, None)
-            await asyncio.shield(self._leases.release(run.profile_id, run.run_id))
+            if leased is not False:
+                await asyncio.shield(self._leases.release(run.profile_id, run.run_id))
 
     async def _attempt(self, run: RunRef, plan: AttemptPlan) -> AttemptFailure | None:
         def on_step(step: Step) -> None:

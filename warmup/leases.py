@@ -103,11 +103,17 @@ class LeaseKeeper:
         self._held[profile_id] = run_id
         return True
 
-    async def acquire(self, profile_id: int, run_id: int) -> None:
-        """Wait until this run holds the profile's lease."""
+    async def acquire(self, profile_id: int, run_id: int) -> bool:
+        """Wait until this run holds the profile's lease; False, at once, when another
+        process holds it for this very run (a message delivered twice: it plays it)."""
         while not await self.try_acquire(profile_id, run_id):
+            if await ProfileLease.exists(
+                profile_id=profile_id, run_id=run_id, expires_at__gte=self._now()
+            ):
+                return False
             released = self._released.setdefault(profile_id, asyncio.Event())
             await wait_set(released, POLL_INTERVAL)
+        return True
 
     async def release(self, profile_id: int, run_id: int | None) -> None:
         """Give the lease back; a lease lost meanwhile (taken over) is left to its taker."""

@@ -65,6 +65,7 @@ RUN_MOVES: Mapping[RunStatus, frozenset[RunStatus]] = MappingProxyType(
         ),
         RunStatus.running: frozenset(
             {
+                RunStatus.queued,
                 RunStatus.running,
                 RunStatus.succeeded,
                 RunStatus.failed,
@@ -79,7 +80,8 @@ RUN_MOVES: Mapping[RunStatus, frozenset[RunStatus]] = MappingProxyType(
     }
 )
 """Where a run may go from each status. `running → running` is its next attempt;
-`interrupted → queued` is Resume."""
+`interrupted → queued` is Resume; `running → queued` gives a run whose player died (its
+lease expired) to another."""
 
 MAX_STEP = 255
 """The `failed_step` column's length."""
@@ -131,6 +133,8 @@ class QueuedRun:
 
     ref: RunRef
     profile: Profile
+    attempts: int = 0
+    """Attempts it has had: a run given back after its player died goes on from there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +144,14 @@ class StoppedRun:
 
 
 class Ledger:
-    def __init__(self, events: EventBus, *, alert_chat_ids: Sequence[int] = ()) -> None:
+    def __init__(
+        self, events: EventBus, *, player: str, alert_chat_ids: Sequence[int] = ()
+    ) -> None:
         self._events = events
+        self.player = player
+        """The name this process plays runs under (its lease holder name). A run records
+        its player when an attempt begins, and every later write of the run names it: a
+        process that lost the run to another (it stalled past its lease) is refused."""
         self._alert_chat_ids = tuple(alert_chat_ids)
         """Chats that receive every failure notification besides the task's own."""
 
@@ -159,8 +169,10 @@ class Ledger:
         language: str,
         profile_ids: Sequence[int],
         schedule_id: int | None = None,
+        scenario_text: str | None = None,
     ) -> WarmupTask:
-        """A pending task with a queued run per profile."""
+        """A pending task with a queued run per profile; `scenario_text`, the scenario's
+        YAML, is what a worker on another machine plays."""
 
         async def create() -> WarmupTask:
             async with in_transaction():
@@ -169,6 +181,7 @@ class Ledger:
                     user_id=user_id,
                     target=target[:512],
                     scenario=scenario,
+                    scenario_text=scenario_text,
                     language=language,
                     schedule_id=schedule_id,
                 )
@@ -228,41 +241,57 @@ class Ledger:
         runs = await WarmupRun.filter(task_id=task_id, status=RunStatus.queued).prefetch_related(
             "profile"
         )
-        return ref, [
-            QueuedRun(RunRef(ref, run.id, run.profile.id, run.profile.name), run.profile)
-            for run in runs
-        ]
+        return ref, [_queued(ref, run) for run in runs]
 
-    async def begin_attempt(self, run: RunRef, attempt: int) -> bool:
-        """queued → running for the first attempt, running → running for the next; False
-        when the run was stopped meanwhile (cancelled, interrupted)."""
-        now = utcnow()
-        if attempt == 1:
+    async def queued_run(self, run_id: int) -> QueuedRun | None:
+        """The run if it waits to be played in a running task; None otherwise (it ended,
+        another plays it, its task was stopped)."""
+        run = await WarmupRun.get_or_none(
+            id=run_id, status=RunStatus.queued, task__status=TaskStatus.running
+        ).prefetch_related("task", "profile")
+        return None if run is None else _queued(TaskRef.of(run.task), run)
+
+    async def begin_attempt(self, run: RunRef, attempt: int, *, first: bool | None = None) -> bool:
+        """queued → running for the run's first attempt here (`first`; by default the
+        attempt numbered 1), running → running for the next; False when the run was
+        stopped meanwhile (cancelled, interrupted) or another process plays it."""
+        if first is None:
+            first = attempt == 1
+        if first:
+            fields: dict[str, Any] = {
+                "status": RunStatus.running,
+                "attempts": attempt,
+                "played_by": self.player,
+            }
+            if attempt == 1:
+                fields["started_at"] = utcnow()
             moved = await retry_write(
-                lambda: WarmupRun.filter(id=run.run_id, status=RunStatus.queued).update(
-                    status=RunStatus.running, attempts=1, started_at=now
-                ),
+                lambda: WarmupRun.filter(
+                    id=run.run_id, status=RunStatus.queued, attempts=attempt - 1
+                ).update(**fields),
                 what=f"start of run {run.run_id}",
             )
         else:
             moved = await retry_write(
-                lambda: WarmupRun.filter(
-                    id=run.run_id, status=RunStatus.running, attempts=attempt - 1
-                ).update(attempts=attempt),
+                lambda: self._playing(run.run_id, attempt - 1).update(attempts=attempt),
                 what=f"attempt {attempt} of run {run.run_id}",
             )
         if moved:
             self._events.emit(RunStarted(run.task.task_id, run.run_id, run.profile, attempt))
         return bool(moved)
 
+    def _playing(self, run_id: int, attempt: int) -> Any:
+        """The run, if this process plays it and it is at this attempt."""
+        return WarmupRun.filter(
+            id=run_id, status=RunStatus.running, attempts=attempt, played_by=self.player
+        )
+
     async def succeed_run(self, run: RunRef, attempt: int) -> bool:
         """running → succeeded; the profile's "session expired" mark is cleared with it."""
 
         async def succeed() -> int:
             async with in_transaction():
-                moved = await WarmupRun.filter(
-                    id=run.run_id, status=RunStatus.running, attempts=attempt
-                ).update(
+                moved = await self._playing(run.run_id, attempt).update(
                     status=RunStatus.succeeded,
                     finished_at=utcnow(),
                     failed_step=None,
@@ -297,9 +326,7 @@ class Ledger:
 
         async def record() -> int:
             async with in_transaction():
-                moved = await WarmupRun.filter(
-                    id=run.run_id, status=RunStatus.running, attempts=attempt
-                ).update(**fields)
+                moved = await self._playing(run.run_id, attempt).update(**fields)
                 if moved and failure.session_expired:
                     await Profile.filter(id=run.profile_id).update(session_expired=True)
                 if moved and final:
@@ -396,14 +423,17 @@ class Ledger:
         return True
 
     async def finish_task(self, task: TaskRef) -> TaskStatus | None:
-        """running → completed, or failed when every run failed; None when the task had
-        been stopped meanwhile."""
+        """running → completed, or failed when every run failed, once no run is left to
+        play; None when some are (another process plays them: the one that ends the last
+        run ends the task) or the task had been stopped meanwhile."""
 
         async def finish() -> TaskStatus | None:
             async with in_transaction():
                 statuses = await WarmupRun.filter(task_id=task.task_id).values_list(
                     "status", flat=True
                 )
+                if any(status in UNFINISHED_RUN_STATUSES for status in statuses):
+                    return None
                 status = (
                     TaskStatus.failed
                     if statuses and all(status == RunStatus.failed for status in statuses)
@@ -418,6 +448,39 @@ class Ledger:
         if status is not None:
             self._events.emit(TaskFinished(task.task_id, status))
         return status
+
+    async def requeue_abandoned(self) -> list[QueuedRun]:
+        """Runs of running tasks left `running` with no live lease: their player died or
+        stopped. Each goes back to `queued`, the attempt it was cut short in not counted,
+        for another process to play; the runs given back."""
+        now = utcnow()
+        running = await WarmupRun.filter(
+            status=RunStatus.running, task__status=TaskStatus.running
+        ).values_list("id", "attempts", "played_by")
+        if not running:
+            return []
+        alive = set(
+            await ProfileLease.filter(
+                run_id__in=[run_id for run_id, _, _ in running], expires_at__gte=now
+            ).values_list("run_id", flat=True)
+        )
+        given_back = []
+        for run_id, attempts, played_by in running:
+            if run_id in alive:
+                continue
+            moved = await retry_write(
+                lambda run_id=run_id, attempts=attempts, played_by=played_by: WarmupRun.filter(
+                    id=run_id, status=RunStatus.running, attempts=attempts, played_by=played_by
+                ).update(status=RunStatus.queued, attempts=max(attempts - 1, 0), played_by=None),
+                what=f"requeue of run {run_id}",
+            )
+            if moved:
+                logger.warning("run %d: its player %s is gone; queued again", run_id, played_by)
+                given_back.append(run_id)
+        if not given_back:
+            return []
+        runs = await WarmupRun.filter(id__in=given_back).prefetch_related("task", "profile")
+        return [_queued(TaskRef.of(run.task), run) for run in runs]
 
     async def recover(self, owner: str, *, lease_ttl: float, notify: bool) -> list[WarmupTask]:
         """At start, before anything may start work: what a stopped process left
@@ -507,3 +570,10 @@ class Ledger:
     ) -> None:
         for run in stopped:
             self._events.emit(RunFinished(task_id, run.run_id, run.profile, status))
+
+
+def _queued(task: TaskRef, run: WarmupRun) -> QueuedRun:
+    """A run row (its profile fetched) as the engine plays it."""
+    return QueuedRun(
+        RunRef(task, run.id, run.profile.id, run.profile.name), run.profile, run.attempts
+    )

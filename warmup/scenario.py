@@ -11,7 +11,7 @@ import math
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
@@ -271,6 +271,8 @@ class Scenario:
     vars: Mapping[str, str]
     steps: tuple[Step, ...]
     logged_in: LoggedInCheck | None = None
+    text: str = field(default="", compare=False, repr=False)
+    """The YAML it was read from: a worker on another machine parses the same text."""
 
     def variables_used(self) -> set[str]:
         """Every ``{var}`` name used by any step, nested ones included, and by ``logged_in``."""
@@ -775,6 +777,11 @@ def load_scenario(path: Path) -> Scenario:
         line = raw[: exc.start].count(b"\n") + 1
         reason = f"not UTF-8 text (byte 0x{bad:02x}); save the file as UTF-8"
         raise ScenarioError(source, reason, line=line) from None
+    return scenario_from_text(text, source=source, name=path.stem)
+
+
+def scenario_from_text(text: str, *, source: str, name: str) -> Scenario:
+    """Parse and validate a scenario's YAML; `source` names it in errors."""
     try:
         data = load_fast_first(text, _LineLoader, _FastLineLoader)
     except yaml.MarkedYAMLError as exc:
@@ -796,7 +803,7 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(source, "invalid YAML: nested too deeply") from None
     if data is None:
         raise ScenarioError(source, "the file is empty; a scenario needs 'steps'")
-    return parse_scenario(data, source=source, default_name=path.stem)
+    return replace(parse_scenario(data, source=source, default_name=name), text=text)
 
 
 @dataclass

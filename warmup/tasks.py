@@ -10,8 +10,10 @@ waits for it, a schedule leaves it out of that occurrence, `python -m bot try` r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from models import (
     COMMAND_LINE_CHAT,
@@ -26,7 +28,6 @@ from models import (
 from warmup.catalog import Catalog
 from warmup.checks import missing_variables
 from warmup.clock import utcnow
-from warmup.engine import Engine
 from warmup.i18n import _
 from warmup.ledger import Ledger
 from warmup.profiles import ProfileConfig
@@ -60,8 +61,19 @@ class TaskError(ValueError):
     """The operation cannot be done; the message says why, in the operator's words."""
 
 
+class TaskPlayer(Protocol):
+    """What plays a task once the ledger has it: the engine in this process, or the
+    dispatch to workers (`warmup.dispatch.Dispatch`)."""
+
+    def submit(
+        self, task_id: int, scenario: Scenario, *, trace_path: Path | None = None
+    ) -> asyncio.Task[None]: ...
+
+    async def stop(self, task_id: int) -> None: ...
+
+
 class TaskService:
-    def __init__(self, ledger: Ledger, engine: Engine, catalog: Catalog) -> None:
+    def __init__(self, ledger: Ledger, engine: TaskPlayer, catalog: Catalog) -> None:
         self._ledger = ledger
         self._engine = engine
         self._catalog = catalog
@@ -225,6 +237,7 @@ class TaskService:
             language=language,
             profile_ids=[ids[name] for name in names],
             schedule_id=schedule_id,
+            scenario_text=scenario.text or None,
         )
         self._engine.submit(task.id, scenario, trace_path=trace_path)
         return task
