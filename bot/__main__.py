@@ -20,6 +20,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "check":
         return run_check()
+    if arguments.command == "worker":
+        from bot.worker import run_worker  # taskiq and Redis: only workers need them here
+
+        return run_worker()
     if arguments.command == "try":
         return run_try(
             arguments.scenario, arguments.profile, headed=arguments.headed, trace=arguments.trace
@@ -37,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         help="check the settings, the profiles file and every scenario, then exit",
         description="Check the settings, the profiles file and every scenario; print every "
         "problem. Exit code 1 when there is any. BOT_TOKEN is not needed.",
+    )
+    commands.add_parser(
+        "worker",
+        help="play the runs the bot sends through BROKER_URL, on this machine's browser",
+        description="Take the runs the bot sends through BROKER_URL and play them here, "
+        "MAX_CONCURRENCY at once, until SIGINT or SIGTERM. Shares DATABASE_URL with the bot; "
+        "needs no BOT_TOKEN.",
     )
     play = commands.add_parser(
         "try",

@@ -31,12 +31,17 @@ from handlers.help import bot_commands
 from models import COMMAND_LINE_CHAT, NoticeKind, Schedule, TaskStatus, WarmupTask
 from warmup.browser import BrowserPool
 from warmup.catalog import Catalog, ScenarioChoiceError
+from warmup.dispatch import Dispatch
 from warmup.engine import Engine
 from warmup.events import EventBus
-from warmup.leases import bot_owner
+from warmup.leases import LeaseKeeper, bot_owner
 from warmup.ledger import Ledger
+from warmup.run_queue import create_broker, redelivery_timeout
 from warmup.scheduler import Scheduler
+from warmup.shared_files import share_seeds
+from warmup.signals import Signals
 from warmup.tasks import TaskError, TaskService
+from warmup.views import RelayedSteps
 
 logger = logging.getLogger(__name__)
 
@@ -123,31 +128,45 @@ class Application:
             alert_chats = [settings.alert_chat_id] if settings.alert_chat_id is not None else []
             owner = bot_owner()
             ledger = Ledger(events, player=owner, alert_chat_ids=alert_chats)
-            # Recovery comes first: nothing (a schedule, a command, AUTO_RESUME) may start
-            # work before what a stop left unfinished is marked interrupted.
-            await ledger.recover(
-                owner, lease_ttl=settings.lease_ttl, notify=not settings.auto_resume
-            )
-
             pacer = Pacer(telegram_limits(settings))
             bot = create_bot(settings, pacer)
             stack.push_async_callback(bot.session.close)
-            runtime = await open_engine(settings, ledger, stack)
-            self.browser, self.engine = runtime.browser, runtime.engine
-            reporter = ProgressReporter(
-                bot, self.engine.current_steps, i18n, interval=settings.progress_interval
-            )
+            if settings.broker_url:
+                player, live_steps, leases = await self._open_dispatch(
+                    settings, ledger, events, catalog, stack
+                )
+            else:
+                # Recovery comes first: nothing (a schedule, a command, AUTO_RESUME) may
+                # start work before what a stop left unfinished is marked interrupted.
+                await ledger.recover(
+                    owner, lease_ttl=settings.lease_ttl, notify=not settings.auto_resume
+                )
+                runtime = await open_engine(settings, ledger, stack)
+                self.browser, self.engine = runtime.browser, runtime.engine
+                player, live_steps, leases = (
+                    runtime.engine,
+                    runtime.engine.current_steps,
+                    runtime.leases,
+                )
+            reporter = ProgressReporter(bot, live_steps, i18n, interval=settings.progress_interval)
             events.subscribe(reporter)
             await reporter.take_up_unfinished()
             reporter.start()
             stack.push_async_callback(reporter.close)
-            sender = OutboxSender(bot, pacer, i18n, retry_interval=settings.progress_interval)
+            sender = OutboxSender(
+                bot,
+                pacer,
+                i18n,
+                retry_interval=settings.progress_interval,
+                artifacts_dir=settings.artifacts_dir,
+            )
             events.subscribe(sender)
             sender.start()
             stack.push_async_callback(sender.close)
-            stack.push_async_callback(self.engine.shutdown)
+            if self.engine is not None:
+                stack.push_async_callback(self.engine.shutdown)
 
-            tasks = TaskService(ledger, self.engine, catalog)
+            tasks = TaskService(ledger, player, catalog)
             if settings.auto_resume:
                 await self._resume_interrupted(tasks, ledger)
 
@@ -169,8 +188,8 @@ class Application:
                 settings,
                 i18n,
                 catalog=catalog,
-                engine=self.engine,
-                leases=runtime.leases,
+                live_steps=live_steps,
+                leases=leases,
                 tasks=tasks,
                 scheduler=scheduler,
             )
@@ -180,6 +199,40 @@ class Application:
                 bot, handle_signals=self._handle_signals, close_bot_session=False
             )
         logger.info("stopped")
+
+    async def _open_dispatch(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        events: EventBus,
+        catalog: Catalog,
+        stack: AsyncExitStack,
+    ) -> tuple[Dispatch, RelayedSteps, LeaseKeeper]:
+        """The distributed mode's control plane: no browser here; runs go to the workers
+        through the broker, and what their engines emit comes back onto `events`. The
+        bot's own lease holder is for /import only."""
+        assert settings.broker_url is not None
+        idle = redelivery_timeout(settings.run_timeout, settings.max_attempts, settings.retry_delay)
+        broker = create_broker(settings.broker_url, consumer=ledger.player, idle_timeout=idle)
+        await broker.startup()
+        stack.push_async_callback(broker.shutdown)
+        signals = Signals(settings.broker_url)
+        stack.push_async_callback(signals.close)
+        live_steps = RelayedSteps()
+        events.subscribe(live_steps)
+        signals.on_event(events.emit)
+        shared = await share_seeds(catalog.profiles)
+        logger.info("distributed mode: %d seed states shared with the workers", shared)
+        dispatch = Dispatch(
+            ledger, broker, signals, check_interval=settings.lease_ttl / 3, idle_timeout=idle
+        )
+        await dispatch.take_up()
+        dispatch.start()
+        stack.push_async_callback(dispatch.close)
+        leases = LeaseKeeper(ledger.player, ttl=settings.lease_ttl)
+        leases.start()
+        stack.push_async_callback(leases.close)
+        return dispatch, live_steps, leases
 
     async def _on_startup(self) -> None:
         self.ready.set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiogram import Bot
 from aiogram.types import FSInputFile, Message
@@ -29,6 +30,7 @@ from models import NoticeKind, OutboxMessage
 from models.writes import retry_write
 from warmup.clock import wait_set
 from warmup.events import Event, RunFailed, TaskFinished
+from warmup.shared_files import local_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +44,21 @@ from another process."""
 
 
 class OutboxSender:
-    def __init__(self, bot: Bot, pacer: Pacer, i18n: I18n, *, retry_interval: float) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        pacer: Pacer,
+        i18n: I18n,
+        *,
+        retry_interval: float,
+        artifacts_dir: Path,
+    ) -> None:
         self._bot = bot
         self._pacer = pacer
         self._i18n = i18n
         self._retry_interval = retry_interval
+        self._artifacts_dir = artifacts_dir
+        """Where a screenshot a worker took elsewhere is fetched to before it is sent."""
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
 
@@ -129,7 +141,7 @@ class OutboxSender:
             else:
                 outgoing = word_notice(head)
         what = f"{head.kind.value} notice to {head.chat_id}"
-        photo = outgoing.photo if outgoing.photo and outgoing.photo.is_file() else None
+        photo = await local_artifact(outgoing.photo, self._artifacts_dir)
         if photo is not None:
             sent = await deliver(
                 lambda: self._bot.send_photo(

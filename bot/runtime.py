@@ -21,7 +21,8 @@ from warmup.browser import BrowserPool, find_executable
 from warmup.engine import Engine, EngineConfig
 from warmup.leases import LeaseKeeper
 from warmup.ledger import Ledger
-from warmup.state_store import StateStore
+from warmup.shared_files import SharedStateStore, share_artifact
+from warmup.state_store import StateStorage, StateStore
 
 AUTO_START = 4
 """Sessions at once when MAX_CONCURRENCY=auto starts; the autoscaler takes it from there."""
@@ -41,6 +42,14 @@ class Runtime:
     """Sessions at once (MAX_CONCURRENCY, or sized by the load)."""
     busy: AdjustableLimit
     """Sessions making the browser work at once."""
+
+
+def state_storage(settings: Settings) -> StateStorage:
+    """Where profiles' states live: files under DATA_DIR, or, with BROKER_URL, the
+    database that every machine shares."""
+    if settings.broker_url:
+        return SharedStateStore()
+    return StateStore(settings.states_dir)
 
 
 async def open_storage(settings: Settings, stack: AsyncExitStack) -> TortoiseContext:
@@ -92,13 +101,14 @@ async def open_engine(settings: Settings, ledger: Ledger, stack: AsyncExitStack)
     slots, busy = await open_limits(settings, stack)
     play = BrowserAttempt(
         browser,
-        StateStore(settings.states_dir),
+        state_storage(settings),
         AttemptConfig(
             run_timeout=settings.run_timeout,
             artifacts_dir=settings.artifacts_dir,
             trace=TraceMode(settings.trace),
         ),
         busy,
+        share=share_artifact if settings.broker_url else None,
     )
     engine = Engine(
         ledger,

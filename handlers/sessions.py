@@ -21,13 +21,14 @@ from aiogram.types import Document, Message
 from aiogram.utils.i18n import gettext as _
 from aiohttp import ClientError
 
+from bot.runtime import state_storage
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, import_usage, parse_import_args
 from models import Profile
 from models.writes import retry_write
 from warmup.catalog import Catalog
 from warmup.leases import LeaseKeeper
-from warmup.state_store import StateStore, StorageState, UnusableState, check_state
+from warmup.state_store import StateStorage, StorageState, UnusableState, check_state
 from warmup.targets import listed, shown
 from warmup.tasks import active_runs
 
@@ -73,7 +74,7 @@ async def import_session(
             raise ImportRefused(f"{no_file}\n\n{import_usage()}")
         await _refuse_if_busy(name)
         state = _parse(await _download(bot, document))
-        await _store(name, state, StateStore(settings.states_dir), leases)
+        await _store(name, state, state_storage(settings), leases)
     except ImportRefused as refusal:
         await message.answer(f"⚠️ {refusal}")
         return
@@ -110,7 +111,7 @@ def _profile_name(args: str | None, catalog: Catalog) -> str:
     return name
 
 
-async def _store(name: str, state: StorageState, states: StateStore, leases: LeaseKeeper) -> None:
+async def _store(name: str, state: StorageState, states: StateStorage, leases: LeaseKeeper) -> None:
     """Write the state while holding the profile's lease, so that no run (of this
     process or another) starts from, or saves over, a half-imported state."""
     profile_id = await Profile.get(name=name).values_list("id", flat=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,13 +12,15 @@ from aiogram.types import CallbackQuery, FSInputFile, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.render import elapsed, format_duration, render_details, summary_line, task_headline
+from bot.settings import Settings
 from handlers.arguments import ArgumentError, parse_task_id
 from handlers.callbacks import RunAction, RunActionKind, TaskAction, TaskActionKind
 from models import ACTIVE_TASK_STATUSES, WarmupRun, WarmupTask
 from warmup.catalog import ScenarioChoiceError
-from warmup.engine import Engine
+from warmup.shared_files import local_artifact
 from warmup.tasks import TaskError, TaskService
 from warmup.views import TaskView, load_task_view
+from warmup.worker import live_workers
 
 LATEST_TASKS = 10
 DOCUMENT_LIMIT = 50 * 1024 * 1024
@@ -45,7 +48,12 @@ async def chat_task(task_id: int, chat_id: int) -> WarmupTask | None:
     return await WarmupTask.get_or_none(id=task_id, chat_id=chat_id)
 
 
-async def show_status(message: Message, command: CommandObject, engine: Engine) -> None:
+async def show_status(
+    message: Message,
+    command: CommandObject,
+    live_steps: Mapping[int, str],
+    settings: Settings,
+) -> None:
     now = datetime.now(UTC)
     if command.args:
         try:
@@ -54,30 +62,46 @@ async def show_status(message: Message, command: CommandObject, engine: Engine) 
             await message.answer(f"⚠️ {error}. " + _("Usage: /status [task]"))
             return
         task = await chat_task(task_id, message.chat.id)
-        view = await load_task_view(task.id, engine.current_steps) if task else None
+        view = await load_task_view(task.id, live_steps) if task else None
         if view is None:
             await message.answer("⚠️ " + no_such_task(task_id))
             return
         await message.answer(render_details(view, now))
         return
+    workers = await workers_line(settings) if settings.broker_url else ""
     tasks = await WarmupTask.filter(
         chat_id=message.chat.id, status__in=list(ACTIVE_TASK_STATUSES)
     ).limit(LATEST_TASKS)
     if not tasks:
-        await message.answer(_("Nothing is running. /tasks lists the latest tasks."))
+        await message.answer(_("Nothing is running. /tasks lists the latest tasks.") + workers)
         return
-    views = [await load_task_view(task.id, engine.current_steps) for task in tasks]
+    views = [await load_task_view(task.id, live_steps) for task in tasks]
     lines = [task_line(view, now) for view in views if view is not None]
-    await message.answer(_("<b>Running</b>") + "\n" + "\n".join(lines))
+    await message.answer(_("<b>Running</b>") + "\n" + "\n".join(lines) + workers)
 
 
-async def show_tasks(message: Message, engine: Engine) -> None:
+async def workers_line(settings: Settings) -> str:
+    """The workers' part of /status in the distributed mode, on lines of its own."""
+    alive = await live_workers(within=settings.lease_ttl)
+    if not alive:
+        return "\n\n⚠️ " + _(
+            "No live worker: runs wait in the queue until one starts "
+            "(<code>python -m bot worker</code>)."
+        )
+    sessions = sum(worker.sessions for worker in alive)
+    capacity = sum(worker.capacity for worker in alive)
+    return "\n\n" + _("Workers: {workers} alive, {sessions} of {capacity} sessions busy.").format(
+        workers=len(alive), sessions=sessions, capacity=capacity
+    )
+
+
+async def show_tasks(message: Message, live_steps: Mapping[int, str]) -> None:
     tasks = await WarmupTask.filter(chat_id=message.chat.id).limit(LATEST_TASKS)
     if not tasks:
         await message.answer(_("No tasks yet. Start one with /warmup."))
         return
     now = datetime.now(UTC)
-    views = [await load_task_view(task.id, engine.current_steps) for task in tasks]
+    views = [await load_task_view(task.id, live_steps) for task in tasks]
     lines = [task_line(view, now) for view in views if view is not None]
     await message.answer(_("<b>Latest tasks</b>") + "\n" + "\n".join(lines))
 
@@ -107,7 +131,7 @@ async def on_task_button(
     callback: CallbackQuery,
     callback_data: TaskAction,
     tasks: TaskService,
-    engine: Engine,
+    live_steps: Mapping[int, str],
 ) -> None:
     chat_id = callback.message.chat.id if callback.message else None
     task = await chat_task(callback_data.task_id, chat_id) if chat_id is not None else None
@@ -128,7 +152,7 @@ async def on_task_button(
                 resumed = await tasks.resume(task)
                 await callback.answer(_("Resuming {count} profile(s).").format(count=resumed))
             case TaskActionKind.details:
-                view = await load_task_view(task.id, engine.current_steps)
+                view = await load_task_view(task.id, live_steps)
                 await callback.answer()
                 if view is not None:
                     await callback.bot.send_message(
@@ -142,6 +166,7 @@ async def on_run_button(
     callback: CallbackQuery,
     callback_data: RunAction,
     tasks: TaskService,
+    settings: Settings,
 ) -> None:
     chat_id = callback.message.chat.id if callback.message else None
     run = await WarmupRun.get_or_none(id=callback_data.run_id).prefetch_related("task", "profile")
@@ -149,7 +174,7 @@ async def on_run_button(
         await callback.answer(_("This button is no longer valid: no such run in this chat."))
         return
     if callback_data.action == RunActionKind.trace:
-        await send_trace(callback, run, chat_id)
+        await send_trace(callback, run, chat_id, settings.artifacts_dir)
         return
     try:
         new_task = await tasks.retry_run(run, user_id=callback.from_user.id)
@@ -159,9 +184,11 @@ async def on_run_button(
     await callback.answer(started(new_task.id))
 
 
-async def send_trace(callback: CallbackQuery, run: WarmupRun, chat_id: int) -> None:
+async def send_trace(
+    callback: CallbackQuery, run: WarmupRun, chat_id: int, artifacts_dir: Path
+) -> None:
     """The run's Playwright trace as a document, when it is still there and small enough."""
-    trace = trace_file(run.trace_path)
+    trace = await local_artifact(run.trace_path, artifacts_dir)
     if trace is None:
         await callback.answer(_("The trace of this run is gone (old traces are pruned)."))
         return
@@ -187,12 +214,6 @@ async def send_trace(callback: CallbackQuery, run: WarmupRun, chat_id: int) -> N
             profile=html.quote(run.profile.name), task_id=run.task.id, name=html.quote(trace.name)
         ),
     )
-
-
-def trace_file(path: str | None) -> Path | None:
-    if path is None or not Path(path).is_file():
-        return None
-    return Path(path)
 
 
 def create_router() -> Router:

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 
 logger = logging.getLogger(__name__)
 
 APP_LABEL = "models"
+MIGRATIONS_LOCK = 0x5741524D
+"""The PostgreSQL advisory lock held while migrating ("WARM")."""
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -70,12 +73,29 @@ async def open_database(database_url: str) -> AsyncIterator[TortoiseContext]:
             path.touch(mode=0o600)
     config = tortoise_config(database_url)
     async with TortoiseContext() as context:
-        await migrate(config=config)
+        async with _migrations_lock(database_url):
+            await migrate(config=config)
         await context.init(config=config)
         logger.info("database ready")
         yield context
     if path is not None and path.exists():
         os.chmod(path, 0o600)
+
+
+@asynccontextmanager
+async def _migrations_lock(database_url: str) -> AsyncIterator[None]:
+    """On PostgreSQL, one process at a time brings the schema up to date: the bot and its
+    workers may start together. SQLite's own file lock does the same for it."""
+    if not database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        yield
+        return
+    dsn = "postgresql://" + database_url.split("://", 1)[1].split("?", 1)[0]
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", MIGRATIONS_LOCK)
+        yield
+    finally:
+        await connection.close()  # which releases the lock
 
 
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://data/warmup.sqlite3"))

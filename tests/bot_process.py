@@ -24,6 +24,7 @@ from tests.processes import ProcessId, descendants, kill_all
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "polling for updates"
+WORKER_READY_LINE = "taking runs"
 SAMPLE_INTERVAL = 0.2
 NOISE = re.compile(r" DEBUG (aiosqlite|tortoise\.db_client): ")
 SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
@@ -80,10 +81,11 @@ class BotProcess:
             self._sampler.cancel()
             await asyncio.gather(self._sampler, return_exceptions=True)
 
-    async def wait_ready(self, timeout: float = 60) -> None:
-        """Until the bot logs that it polls for updates; fails at once if it exits instead."""
+    async def wait_ready(self, timeout: float = 60, line: str = READY_LINE) -> None:
+        """Until the bot logs that it polls for updates (a worker: that it takes runs);
+        fails at once if it exits instead."""
         deadline = time.monotonic() + timeout
-        while READY_LINE not in self.log():
+        while line not in self.log():
             if self.process.returncode is not None:
                 raise AssertionError(
                     f"the bot exited with {self.process.returncode} before polling{self.explain()}"
@@ -148,12 +150,26 @@ class BotLauncher:
     async def start(self, **extra_env: str) -> BotProcess:
         """Start `python -m bot` and wait until it polls. The working directory is the test's
         own, so no `.env` of the repository is read and nothing is written there."""
-        log_path = self.root / f"bot-{len(self.started) + 1}.log"
+        bot = await self._spawn("bot", (), extra_env)
+        await bot.wait_ready()
+        return bot
+
+    async def start_worker(self, **extra_env: str) -> BotProcess:
+        """Start `python -m bot worker` and wait until it takes runs."""
+        worker = await self._spawn("worker", ("worker",), extra_env)
+        await worker.wait_ready(line=WORKER_READY_LINE)
+        return worker
+
+    async def _spawn(
+        self, kind: str, arguments: tuple[str, ...], extra_env: dict[str, str]
+    ) -> BotProcess:
+        log_path = self.root / f"{kind}-{len(self.started) + 1}.log"
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "bot",
+                *arguments,
                 cwd=self.root,
                 env=self.environment(**extra_env),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -161,11 +177,10 @@ class BotLauncher:
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
-        bot = BotProcess(process, log_path)
-        self.started.append(bot)
-        bot.start_sampling()
-        await bot.wait_ready()
-        return bot
+        started = BotProcess(process, log_path)
+        self.started.append(started)
+        started.start_sampling()
+        return started
 
     async def close(self) -> None:
         """Kill every bot still running and every Chromium any of them left behind; print

@@ -170,7 +170,9 @@ async def drain(sender: OutboxSender, tries: int = 20) -> None:
 def sender_for(bot: Bot, pacer: Pacer) -> OutboxSender:
     i18n = create_i18n()
     install(i18n)
-    return OutboxSender(bot, pacer, i18n, retry_interval=0.2)
+    return OutboxSender(
+        bot, pacer, i18n, retry_interval=0.2, artifacts_dir=Path("/nonexistent/artifacts")
+    )
 
 
 async def test_notices_go_in_order_and_leave_the_outbox_only_once_taken(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -30,7 +30,7 @@ from playwright.async_api import Error as PlaywrightError
 from warmup.browser import BrowserPool, first_line
 from warmup.player import SessionExpired, StepFailed, play
 from warmup.scenario import Scenario, Step
-from warmup.state_store import StateStore
+from warmup.state_store import StateStorage
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +133,16 @@ class BrowserAttempt:
     def __init__(
         self,
         browser: BrowserPool,
-        states: StateStore,
+        states: StateStorage,
         config: AttemptConfig,
         busy: AbstractAsyncContextManager[object] | None = None,
+        share: Callable[[Path], Awaitable[None]] | None = None,
     ) -> None:
         self._browser = browser
         self._states = states
         self._config = config
+        self._share = share
+        """Given each screenshot and trace kept, for other machines to read (workers)."""
         self._busy = busy if busy is not None else nullcontext()
         """Entered while the browser works for an attempt (a new context and page, a page
         load, a click, the state saved and the context closed), never while it waits:
@@ -285,15 +288,22 @@ class BrowserAttempt:
                 path = plan.trace_path or await self._artifact(f"{name}.zip")
                 trace = await self._stop_tracing(opened, path)
             failure = replace(failure, screenshot=screenshot, trace=trace)
+            await self._shared(screenshot, trace)
         elif opened.tracing:
             kept = self._config.trace == TraceMode.on and plan.trace_path is None
             path = await self._artifact(f"{name}.zip") if kept else plan.trace_path
-            await self._stop_tracing(opened, path)
+            await self._shared(await self._stop_tracing(opened, path))
         if failure is not None and failure.session_expired:
             logger.info("the session of %s expired; its stored state is kept", plan.profile.name)
         else:
             await self._save_state(opened.context, plan.profile.name, opened)
         return failure
+
+    async def _shared(self, *files: Path | None) -> None:
+        if self._share is not None:
+            for file in files:
+                if file is not None:
+                    await self._share(file)
 
     @asynccontextmanager
     async def _bounded(self, what: str) -> AsyncIterator[None]:

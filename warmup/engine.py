@@ -133,6 +133,8 @@ class Engine:
                 self._cancelled.add(run_id)
                 playing.cancel()
                 stopped += 1
+        if stopped:
+            logger.info("task %d was cancelled: %d of its runs stopped here", task_id, stopped)
         return stopped
 
     @property

@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,16 @@ _SAME_SITE = ("Strict", "Lax", "None")
 
 class UnusableState(ValueError):
     """The file's content is not a storage state Playwright would take."""
+
+
+class StateStorage(Protocol):
+    """Where the engine loads a profile's state from and saves it to: files under
+    DATA_DIR (`StateStore`), or the database for workers on many machines
+    (`warmup.shared_files.SharedStateStore`)."""
+
+    async def load_state(self, profile: str, seed: Path | None) -> StorageState | None: ...
+
+    async def save_state(self, profile: str, state: StorageState) -> None: ...
 
 
 class StateStore:

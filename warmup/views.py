@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models import ACTIVE_TASK_STATUSES, RunStatus, TaskStatus, WarmupRun, WarmupTask
+from warmup.events import Event, RunFailed, RunFinished, StepStarted
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,14 @@ async def load_task_view(task_id: int, live_steps: Mapping[int, str]) -> TaskVie
             for run in runs
         ),
     )
+
+
+class RelayedSteps(dict[int, str]):
+    """run id → the label of the step it plays now, kept from the events that workers
+    relay: what `Engine.current_steps` is in one process. An `EventBus` listener."""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepStarted):
+            self[event.run_id] = event.label
+        elif isinstance(event, RunFinished | RunFailed):
+            self.pop(event.run_id, None)
