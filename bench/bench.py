@@ -3,7 +3,9 @@
 - A: bare async Playwright, the floor (bench.bare);
 - B: the engine without Telegram: database, ledger, leases, engine (bench.engine_run);
 - C: the whole bot on the fake Bot API server with Telegram's flood limits enforced and
-  the bot's default pacing, driven from a chat (bench.bot_run).
+  the bot's default pacing, driven from a chat (bench.bot_run);
+- D, on F1 once: the same bot with BROKER_URL and PostgreSQL, and two worker processes
+  playing the fleet (bench.cluster_run), against the A and C of the first round.
 
 Each round plays A, B and C back to back (the order rotates from round to round), each
 in a fresh folder, database, site and Chromium; ratios compare each mode with the A of
@@ -41,6 +43,7 @@ import psutil
 
 from bench.bare import run_bare
 from bench.bot_run import run_bot
+from bench.cluster_run import WORKERS, run_cluster
 from bench.config import refusal
 from bench.engine_run import run_engine
 from bench.fleets import Fleet, f1, f2
@@ -92,6 +95,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--soak-runs", type=int, help="runs of the soak; default: none (full: 500, quick: 60)"
+    )
+    parser.add_argument(
+        "--no-cluster", action="store_true", help="skip D (the bot and two workers) on F1"
     )
     parser.add_argument("--verbose", action="store_true", help="the bot's INFO log too")
     return parser.parse_args(argv)
@@ -244,6 +250,10 @@ async def bench(args: argparse.Namespace) -> int:
     for fleet in fleets:
         logger.info("%s", fleet.describe())
         runs = await bench_fleet(fleet, modes)
+        if fleet.name == "F1" and not args.no_cluster:
+            cluster = partial(run_cluster, status_period=args.status_period)
+            runs.append(await play_mode(cluster, "D", fleet, 1))
+            logger.info("%s D (bot and %d workers): %s", fleet.name, WORKERS, _said(runs[-1]))
         summary = summarise_fleet(fleet, runs)
         browsers = {run.measures["browser"] for run in runs if "browser" in run.measures}
         report["machine"]["chromium"] = ", ".join(sorted(browsers)) or None

@@ -111,17 +111,17 @@ async def run_bot(fleet: Fleet, number: int, status_period: float = STATUS_PERIO
                 app = Application(settings, handle_signals=False)
                 runner = asyncio.create_task(app.run(), name="bench-bot")
                 try:
-                    await _started(app, runner)
+                    await started_app(app, runner)
                     async with asyncio.timeout(fleet.time_bound() + TEARDOWN_BOUND):
-                        await _play(app, fake, fleet, result, status_period)
+                        await play_from_chat(app, fake, fleet, result, status_period)
                 finally:
-                    await _stop(app, runner)
+                    await stop_app(app, runner)
     finally:
         await site.stop()
     return result
 
 
-async def _started(app: Application, runner: asyncio.Task[None]) -> None:
+async def started_app(app: Application, runner: asyncio.Task[None]) -> None:
     ready = asyncio.create_task(app.ready.wait())
     await asyncio.wait({runner, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
     if runner.done():
@@ -132,7 +132,7 @@ async def _started(app: Application, runner: asyncio.Task[None]) -> None:
         raise RuntimeError(f"the bot did not start within {START_TIMEOUT:g} s")
 
 
-async def _stop(app: Application, runner: asyncio.Task[None]) -> None:
+async def stop_app(app: Application, runner: asyncio.Task[None]) -> None:
     if not runner.done():
         await app.stop()
     try:
@@ -141,12 +141,12 @@ async def _stop(app: Application, runner: asyncio.Task[None]) -> None:
         logger.exception("C: the bot did not stop cleanly")
 
 
-async def _play(
+async def play_from_chat(
     app: Application, fake: FakeTelegram, fleet: Fleet, result: ModeRun, status_period: float
 ) -> None:
-    assert app.engine is not None and app.database is not None
+    assert app.database is not None
     finished: dict[int, float] = {}
-    app.engine.events.subscribe(lambda event: _on_event(event, finished, result))
+    app.events.subscribe(lambda event: _on_event(event, finished, result))
     chat = ChatClient(fake, chat_id=CHAT_ID, user_id=ADMIN_ID)
     # /status is asked in the operator's private chat, not the one the progress message is
     # in: there Telegram's one message a second makes a reply wait behind an edit, which

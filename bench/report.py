@@ -13,7 +13,7 @@ from bench.fleets import Fleet
 from bench.probes import percentile
 from bench.results import ModeRun
 
-MODES = {"A": "A bare Playwright", "B": "B engine", "C": "C bot"}
+MODES = {"A": "A bare Playwright", "B": "B engine", "C": "C bot", "D": "D bot + 2 workers"}
 
 
 def spread(values: Sequence[float]) -> dict[str, float] | None:
@@ -145,6 +145,8 @@ def ratios(runs: Sequence[ModeRun]) -> dict[str, Any]:
         "B/A": lambda r: _ratio(r, "B", lambda run: run.wall_s),
         "C/A": lambda r: _ratio(r, "C", lambda run: run.measures.get("chat_s")),
         "C_engine/A": lambda r: _ratio(r, "C", lambda run: run.wall_s),
+        "D/A": lambda r: _ratio(r, "D", lambda run: run.measures.get("chat_s")),
+        "D/C": lambda r: _ratio_to(r, "D", "C"),
     }
     found = {}
     for name, pair in pairs.items():
@@ -161,6 +163,15 @@ def _ratio(
         return None
     value = measure(other)
     return None if value is None else value / bare.wall_s
+
+
+def _ratio_to(rounds: dict[str, ModeRun], mode: str, base: str) -> float | None:
+    """`mode` against `base` of the same round, both until the chat shows the end."""
+    this, other = rounds.get(mode), rounds.get(base)
+    if this is None or other is None:
+        return None
+    ours, theirs = this.measures.get("chat_s"), other.measures.get("chat_s")
+    return None if not ours or not theirs else ours / theirs
 
 
 def summarise_fleet(fleet: Fleet, runs: Sequence[ModeRun]) -> dict[str, Any]:
@@ -244,6 +255,9 @@ def table(fleet: Fleet, summary: dict[str, Any]) -> str:
     lines.append(
         _row("C bot (chat)", modes["C"], modes["C"].get("chat_s"), found["C/A"], brief=True)
     )
+    if modes["D"]["rounds"]:
+        lines.append(_row("D 2 workers", modes["D"], modes["D"].get("chat_s"), found["D/A"]))
+        lines.append(f"  D against C of the same round (chat): {_spread_text(found['D/C'], 2)}")
     for mode in MODES:
         by_process = modes[mode].get("cpu_by_process_s")
         if by_process:

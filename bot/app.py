@@ -102,6 +102,8 @@ class Application:
         self.settings = settings
         self._handle_signals = handle_signals
         self.ready = asyncio.Event()
+        self.events = EventBus()
+        """What the engine emits (relayed from the workers in the distributed mode)."""
         self.database: TortoiseContext | None = None
         self.engine: Engine | None = None
         self.browser: BrowserPool | None = None
@@ -124,7 +126,7 @@ class Application:
                 report.scenarios,
                 report.invalid_scenarios,
             )
-            events = EventBus()
+            events = self.events
             alert_chats = [settings.alert_chat_id] if settings.alert_chat_id is not None else []
             owner = bot_owner()
             ledger = Ledger(events, player=owner, alert_chat_ids=alert_chats)

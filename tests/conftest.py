@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -20,6 +20,9 @@ from tests.chat_client import ChatClient
 from tests.fake_telegram import FakeTelegram
 from tests.servers import PostgresServer, RedisServer
 from tests.site import LocalSite
+
+if TYPE_CHECKING:
+    from tests.bot_process import BotLauncher
 
 ADMIN_ID = 1001
 CHAT_ID = 5001
@@ -193,3 +196,19 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite://{tmp_path}/warmup.sqlite3"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return await server.create_database()
+
+
+@pytest.fixture
+async def bots(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[BotLauncher]:
+    """`python -m bot` (and its workers) as real processes, killed at the end if alive."""
+    from tests.bot_process import BotLauncher  # which imports this module's constants
+
+    launcher = BotLauncher(tmp_path, fake)
+    yield launcher
+    await launcher.close()
+
+
+@pytest.fixture
+def chat(fake: FakeTelegram) -> ChatClient:
+    """The admin in the tests' private chat with the bot."""
+    return ChatClient(fake, chat_id=CHAT_ID, user_id=ADMIN_ID)

@@ -170,10 +170,12 @@ class PostgresServer:
 
 
 class RedisServer:
-    """A Redis that keeps nothing on disk."""
+    """A Redis that keeps nothing on disk, or with `persist` what a restart needs (in its
+    own folder, restarted on the same port by `restart`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, persist: bool = False) -> None:
         self.port = free_port()
+        self._persist = persist
         self._folder = Path(tempfile.mkdtemp(prefix="warmup-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -197,7 +199,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self._persist else "no",
                 "--dir",
                 str(self._folder),
             ],
@@ -218,6 +220,12 @@ class RedisServer:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"redis-server not ready within {START_TIMEOUT:g} s")
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port (and folder)."""
+        if self._process is not None:
+            _stop(self._process, signal.SIGTERM)
+        self.start()
 
     def stop(self) -> None:
         if self._process is not None:

@@ -22,7 +22,7 @@ from warmup.autoscale import AdjustableLimit
 from warmup.catalog import Catalog
 from warmup.dispatch import Dispatch
 from warmup.engine import Engine, EngineConfig
-from warmup.events import Event, EventBus, TaskFinished
+from warmup.events import EventBus
 from warmup.leases import LeaseKeeper
 from warmup.ledger import Ledger
 from warmup.run_queue import create_broker, send_run
@@ -73,7 +73,6 @@ class Cluster:
     tasks: TaskService
     dispatch: Dispatch
     playing: Playing
-    finished: list[TaskFinished]
     workers: dict[str, asyncio.Task[None]]
     engines: dict[str, Engine]
     start_worker: Callable[..., object]
@@ -105,21 +104,15 @@ async def cluster(
         catalog = Catalog(tmp_path / "profiles.yaml", tmp_path / "scenarios")
         await catalog.reload()
 
-        async def make(*, lease_ttl: float = 30, idle_timeout: float = 600) -> Cluster:
+        async def make(
+            *, lease_ttl: float = 30, idle_timeout: float = 600, redis: str = redis_url
+        ) -> Cluster:
             playing = Playing()
-            finished: list[TaskFinished] = []
-            events = EventBus()
-
-            def record(event: Event) -> None:
-                if isinstance(event, TaskFinished):
-                    finished.append(event)
-
-            events.subscribe(record)
-            ledger = Ledger(events, player="bot@test")
-            broker = create_broker(redis_url, consumer="bot", idle_timeout=idle_timeout)
+            ledger = Ledger(EventBus(), player="bot@test")
+            broker = create_broker(redis, consumer="bot", idle_timeout=idle_timeout)
             await broker.startup()
             stack.push_async_callback(broker.shutdown)
-            signals = Signals(redis_url)
+            signals = Signals(redis)
             stack.push_async_callback(signals.close)
             dispatch = Dispatch(
                 ledger, broker, signals, check_interval=0.2, idle_timeout=idle_timeout
@@ -131,7 +124,7 @@ async def cluster(
 
             async def start_worker(name: str, *, sessions: int = 2, renew: bool = True) -> None:
                 worker_ledger = Ledger(EventBus(), player=name)
-                worker_broker = create_broker(redis_url, consumer=name, idle_timeout=idle_timeout)
+                worker_broker = create_broker(redis, consumer=name, idle_timeout=idle_timeout)
                 worker_broker.is_worker_process = True
                 await worker_broker.startup()
                 stack.push_async_callback(worker_broker.shutdown)
@@ -145,7 +138,7 @@ async def cluster(
                 if renew:
                     leases.start()
                     stack.push_async_callback(leases.close)
-                worker_signals = Signals(redis_url)
+                worker_signals = Signals(redis)
                 worker_signals.on_cancel(engine.cancel_runs)
                 stack.push_async_callback(worker_signals.close)
                 worker = Worker(worker_broker, worker_ledger, engine, slots, beat_interval=0.2)
@@ -162,7 +155,6 @@ async def cluster(
                 TaskService(ledger, dispatch, catalog),
                 dispatch,
                 playing,
-                finished,
                 workers,
                 engines,
                 start_worker,
@@ -297,3 +289,23 @@ async def test_a_message_a_dead_worker_held_is_delivered_to_another_after_the_id
     await c.playing.until(lambda: len(c.playing.played) == 1, timeout=20)
     c.playing.hold.set()
     assert await c.ended(task_id) == TaskStatus.completed
+
+
+async def test_a_worker_that_lost_the_broker_takes_runs_again_once_it_is_back(
+    cluster: Callable[..., object],
+) -> None:
+    broker = RedisServer(persist=True)
+    broker.start()
+    try:
+        c: Cluster = await cluster(redis=broker.url)  # type: ignore[misc]
+        await c.start_worker("w1")  # type: ignore[operator]
+        c.playing.hold.set()
+        first = await start(c, "p0")
+        assert await c.ended(first) == TaskStatus.completed
+
+        await asyncio.to_thread(broker.restart)  # every connection of the worker is cut
+        second = await start(c, "p1")
+        assert await c.ended(second, timeout=30) == TaskStatus.completed
+        assert [profile for _, profile, _ in c.playing.played] == ["p0", "p1"]
+    finally:
+        broker.stop()

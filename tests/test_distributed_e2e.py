@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from socket import gethostname
 from typing import Any
@@ -21,7 +20,7 @@ from redis.asyncio import Redis
 
 from tests.bot_process import BotLauncher, BotProcess
 from tests.chat_client import ChatClient
-from tests.conftest import ADMIN_ID, CHAT_ID, write_config
+from tests.conftest import write_config
 from tests.fake_telegram import FakeTelegram
 from tests.processes import wait_gone
 from tests.servers import PostgresServer, RedisServer
@@ -52,22 +51,22 @@ async def cluster_env(
     }
 
 
-@pytest.fixture
-async def launcher(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[BotLauncher]:
-    started = BotLauncher(tmp_path, fake)
-    yield started
-    await started.close()
-
-
-@pytest.fixture
-def chat(fake: FakeTelegram) -> ChatClient:
-    return ChatClient(fake, chat_id=CHAT_ID, user_id=ADMIN_ID)
-
-
 def worker_env(env: dict[str, str], tmp_path: Path, name: str) -> dict[str, str]:
     """A worker's settings: the bot's database and broker, and a data folder of its own,
     as on another machine."""
     return {**env, "DATA_DIR": str(tmp_path / f"{name}-data")}
+
+
+async def start_cluster(
+    bots: BotLauncher, env: dict[str, str], tmp_path: Path
+) -> tuple[BotProcess, BotProcess]:
+    """The bot, then two workers started together."""
+    await bots.start(**env)
+    first, second = await asyncio.gather(
+        bots.start_worker(**worker_env(env, tmp_path, "w1")),
+        bots.start_worker(**worker_env(env, tmp_path, "w2")),
+    )
+    return first, second
 
 
 def worker_name(worker: BotProcess) -> str:
@@ -100,16 +99,12 @@ async def until_rows(url: str, sql: str, check: Any, timeout: float, *args: obje
 async def test_ten_profiles_split_between_two_workers_and_a_killed_workers_run_finished(
     tmp_path: Path,
     site: LocalSite,
-    launcher: BotLauncher,
+    bots: BotLauncher,
     chat: ChatClient,
     cluster_env: dict[str, str],
 ) -> None:
     write_config(tmp_path, site, PROFILES, {"read": READ.replace("{seconds}", "2")})
-    await launcher.start(**cluster_env)
-    first, second = await asyncio.gather(
-        launcher.start_worker(**worker_env(cluster_env, tmp_path, "w1")),
-        launcher.start_worker(**worker_env(cluster_env, tmp_path, "w2")),
-    )
+    first, second = await start_cluster(bots, cluster_env, tmp_path)
     url = cluster_env["DATABASE_URL"]
 
     await chat.send("/warmup all read")
@@ -168,16 +163,12 @@ async def test_ten_profiles_split_between_two_workers_and_a_killed_workers_run_f
 async def test_a_cancel_reaches_the_runs_on_both_workers(
     tmp_path: Path,
     site: LocalSite,
-    launcher: BotLauncher,
+    bots: BotLauncher,
     chat: ChatClient,
     cluster_env: dict[str, str],
 ) -> None:
     write_config(tmp_path, site, PROFILES[:4], {"read": READ.replace("{seconds}", "60")})
-    await launcher.start(**cluster_env)
-    workers = await asyncio.gather(
-        launcher.start_worker(**worker_env(cluster_env, tmp_path, "w1")),
-        launcher.start_worker(**worker_env(cluster_env, tmp_path, "w2")),
-    )
+    workers = await start_cluster(bots, cluster_env, tmp_path)
     url = cluster_env["DATABASE_URL"]
     await chat.send("/warmup all read")
     progress = await chat.wait_for_reply(timeout=30)
@@ -213,14 +204,14 @@ async def test_a_cancel_reaches_the_runs_on_both_workers(
 async def test_a_worker_restarted_while_the_stream_holds_messages_plays_them(
     tmp_path: Path,
     site: LocalSite,
-    launcher: BotLauncher,
+    bots: BotLauncher,
     chat: ChatClient,
     cluster_env: dict[str, str],
 ) -> None:
     write_config(tmp_path, site, PROFILES[:6], {"read": READ.replace("{seconds}", "1")})
-    await launcher.start(**cluster_env)
+    await bots.start(**cluster_env)
     env = worker_env(cluster_env, tmp_path, "w1")
-    first = await launcher.start_worker(**env)
+    first = await bots.start_worker(**env)
     await chat.send("/warmup all read")
     progress = await chat.wait_for_reply(timeout=30)
     await until_visits(chat.fake, site, 1)
@@ -231,6 +222,52 @@ async def test_a_worker_restarted_while_the_stream_holds_messages_plays_them(
     status = await chat.wait_for_reply(timeout=10)
     assert "No live worker" in status.text
 
-    await launcher.start_worker(**env)
+    await bots.start_worker(**env)
     final = await chat.wait_until(progress, "✅ done 6", timeout=120)
     assert "❌ failed 0" in final.text
+
+
+COUNT = """
+steps:
+  - goto: "{site}/visit-counter?p={profile}"
+  - expect: "#count"
+"""
+BROKEN = """
+steps:
+  - goto: "{site}/feed?p={profile}"
+  - expect: "#missing"
+    timeout: 2
+"""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_profiles_state_and_a_failures_screenshot_reach_other_machines(
+    tmp_path: Path,
+    site: LocalSite,
+    bots: BotLauncher,
+    chat: ChatClient,
+    cluster_env: dict[str, str],
+) -> None:
+    """Each process has a DATA_DIR of its own, as on three machines: the second worker
+    starts the profile from the state the first one saved, and the bot sends the photo
+    that a worker took."""
+    write_config(tmp_path, site, ["counter", "broken"], {"count": COUNT, "broken": BROKEN})
+    await bots.start(**cluster_env)
+    first = await bots.start_worker(**worker_env(cluster_env, tmp_path, "w1"))
+    await chat.send("/warmup counter count")
+    progress = await chat.wait_for_reply(timeout=30)
+    await chat.wait_until(progress, "✅ done 1", timeout=60)
+    first.send_signal(signal.SIGTERM)
+    assert await first.wait_exit(30) == 0
+
+    await bots.start_worker(**worker_env(cluster_env, tmp_path, "w2"))
+    await chat.send("/warmup counter count")
+    progress = await chat.wait_for_reply(timeout=30)
+    await chat.wait_until(progress, "✅ done 1", timeout=60)
+    counted = [visit.cookies.get("visits") for visit in site.visits if visit.profile == "counter"]
+    assert counted == [None, "1"], "the second worker sent the cookie the first one got"
+
+    await chat.send("/warmup broken broken")
+    failure = await chat.wait_for_message(lambda m: m.photo is not None, timeout=60)
+    assert failure.photo is not None and failure.photo.startswith(PNG_SIGNATURE)
+    assert "broken" in failure.text and "#missing" in failure.text

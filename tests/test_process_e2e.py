@@ -11,7 +11,7 @@ import json
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 
 from tests.bot_process import BotLauncher, BotProcess
 from tests.chat_client import BotMessage, ChatClient
-from tests.conftest import ADMIN_ID, CHAT_ID, write_config
+from tests.conftest import write_config
 from tests.fake_telegram import FakeTelegram
 from tests.processes import kill_all, wait_gone
 from tests.site import LocalSite
@@ -45,18 +45,6 @@ steps:
 # How long what the killed bot started gets to end by itself before the test kills it.
 ORPHAN_GRACE = 5.0
 EXIT_GRACE = 2.0
-
-
-@pytest.fixture
-async def bots(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[BotLauncher]:
-    launcher = BotLauncher(tmp_path, fake)
-    yield launcher
-    await launcher.close()
-
-
-@pytest.fixture
-def chat(fake: FakeTelegram) -> ChatClient:
-    return ChatClient(fake, chat_id=CHAT_ID, user_id=ADMIN_ID)
 
 
 async def kill_mid_task(

@@ -15,6 +15,7 @@ import logging
 from collections import OrderedDict
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker
 
 from models import RunStatus, WarmupRun, WarmupTask, WorkerBeat
@@ -28,6 +29,8 @@ from warmup.scenario import Scenario, ScenarioError, scenario_from_text
 
 logger = logging.getLogger(__name__)
 
+RECONNECT_DELAY = 2.0
+"""Seconds between two tries to read the broker again after it was lost."""
 ROOM_CHECK = 1.0
 """Seconds between two looks at the session limit while it is full (`auto` moves it)."""
 SCENARIOS_KEPT = 64
@@ -68,6 +71,18 @@ class Worker:
         """Take and play messages until cancelled; then stop what plays (its runs stay
         `running` without a lease, for the bot to give to another worker)."""
         self._beat = asyncio.create_task(self._beat_loop(), name="worker-heartbeat")
+        try:
+            while True:
+                try:
+                    await self._take_messages()
+                except (RedisError, OSError) as error:
+                    # What it plays goes on; new runs wait until the broker is back.
+                    logger.warning("lost the broker (%s); again in %g s", error, RECONNECT_DELAY)
+                    await asyncio.sleep(RECONNECT_DELAY)
+        finally:
+            await self._close()
+
+    async def _take_messages(self) -> None:
         listener = self._broker.listen()
         try:
             while True:
@@ -84,7 +99,6 @@ class Worker:
                 handler.add_done_callback(self._done)
         finally:
             await listener.aclose()  # type: ignore[attr-defined]
-            await self._close()
 
     def _done(self, handler: asyncio.Task[None]) -> None:
         self._handling.discard(handler)
