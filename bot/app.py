@@ -226,7 +226,12 @@ class Application:
         shared = await share_seeds(catalog.profiles)
         logger.info("distributed mode: %d seed states shared with the workers", shared)
         dispatch = Dispatch(
-            ledger, broker, signals, check_interval=settings.lease_ttl / 3, idle_timeout=idle
+            ledger,
+            broker,
+            signals,
+            check_interval=settings.lease_ttl / 3,
+            idle_timeout=idle,
+            artifacts_max_age_days=settings.artifacts_max_age_days,
         )
         await dispatch.take_up()
         dispatch.start()

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 
@@ -72,6 +73,10 @@ async def open_database(database_url: str) -> AsyncIterator[TortoiseContext]:
         if not path.exists():
             path.touch(mode=0o600)
     config = tortoise_config(database_url)
+    # Tortoise caches each model's SQL by connection name, not by dialect: a process that
+    # opens a PostgreSQL database after a SQLite one (the tests, the benchmark) must not
+    # reuse the other's statements.
+    EXECUTOR_CACHE.clear()
     async with TortoiseContext() as context:
         async with _migrations_lock(database_url):
             await migrate(config=config)

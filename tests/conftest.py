@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from bot.app import Application
 from bot.settings import Settings, load_settings
@@ -189,9 +188,6 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A new, empty database: a SQLite file, then a PostgreSQL database."""
-    # Tortoise caches each model's SQL by connection name, not by dialect: a process that
-    # moves from SQLite to PostgreSQL (only a test does) must start that cache afresh.
-    EXECUTOR_CACHE.clear()
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/warmup.sqlite3"
     server: PostgresServer = request.getfixturevalue("postgres_server")

@@ -3,16 +3,18 @@ marks it started and sends a message per run to the workers (`warmup.run_queue`)
 
 It also keeps the work moving when a worker does not: every `check_interval` it gives
 each run whose lease expired (its worker died, or stopped halfway) back to the queue
-with a new message, puts back the messages a dead worker had taken, and ends a task
-whose runs have all ended (its last worker died between the run and the task). The bot
-is the one process that does this, so nothing here races with itself; the ledger's
-compare-and-sets refuse what a worker did first.
+with a new message, puts back the messages a dead worker had taken, ends a task whose
+runs have all ended (its last worker died between the run and the task), and, hourly,
+deletes the screenshots and traces the workers shared once they are older than
+ARTIFACTS_MAX_AGE_DAYS. The bot is the one process that does this, so nothing here races
+with itself; the ledger's compare-and-sets refuse what a worker did first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 from taskiq import AsyncBroker
@@ -21,9 +23,13 @@ from models import RunStatus, TaskStatus, WarmupRun, WarmupTask
 from warmup.ledger import Ledger, TaskRef
 from warmup.run_queue import return_stale, send_run
 from warmup.scenario import Scenario
+from warmup.shared_files import prune_shared_artifacts
 from warmup.signals import Signals
 
 logger = logging.getLogger(__name__)
+
+PRUNE_INTERVAL = 3600.0
+"""Seconds between two prunings of the screenshots and traces workers shared."""
 
 
 class Dispatch:
@@ -35,6 +41,7 @@ class Dispatch:
         *,
         check_interval: float,
         idle_timeout: float,
+        artifacts_max_age_days: float = 14,
     ) -> None:
         self._ledger = ledger
         self._broker = broker
@@ -42,6 +49,8 @@ class Dispatch:
         self._check_interval = check_interval
         self._idle_timeout = idle_timeout
         """Seconds after which a message taken and not acknowledged is put back."""
+        self._artifacts_max_age_days = artifacts_max_age_days
+        self._pruned_at = -PRUNE_INTERVAL
         self._sending: set[asyncio.Task[None]] = set()
         self._checker: asyncio.Task[None] | None = None
 
@@ -94,6 +103,9 @@ class Dispatch:
         for queued in await self._ledger.requeue_abandoned():
             await send_run(self._broker, queued.ref.run_id)
         await return_stale(self._broker, idle_timeout=self._idle_timeout)
+        if time.monotonic() - self._pruned_at >= PRUNE_INTERVAL:
+            self._pruned_at = time.monotonic()
+            await prune_shared_artifacts(self._artifacts_max_age_days)
         running = await WarmupTask.filter(status=TaskStatus.running)
         if not running:
             return

@@ -104,13 +104,15 @@ async def share_seeds(profiles: Mapping[str, ProfileConfig]) -> int:
 
 
 async def share_artifact(path: Path) -> None:
-    """A screenshot or trace this worker wrote, for the bot to send."""
+    """A screenshot or trace this worker wrote, moved into the database for the bot to
+    send: the worker keeps no copy, its disk is not where anybody looks."""
     try:
         content = await asyncio.to_thread(path.read_bytes)
     except OSError as error:
         logger.warning("artifact %s not shared: %s", path.name, error.strerror or error)
         return
     await put_file(ARTIFACTS + path.name, content)
+    await asyncio.to_thread(path.unlink, missing_ok=True)
 
 
 async def local_artifact(recorded: str | Path | None, artifacts_dir: Path) -> Path | None:
