@@ -258,8 +258,9 @@ async def test_a_session_check_that_fails_keeps_the_stored_session(start_bot: St
     )
     state_file.write_text(kept, encoding="utf-8")
     await harness.chat.send("/warmup alice")
-    failure = await harness.chat.wait_for_message("session expired", timeout=60)
-    assert "/import alice" in failure.text
+    # The notice, not the progress message (which says "session expired" on its line too).
+    failure = await harness.chat.wait_for_message("/import alice", timeout=60)
+    assert "session expired" in failure.text.lower()
     assert state_file.read_text(encoding="utf-8") == kept
 
 
