@@ -8,8 +8,10 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, run_status_word, shorten
+from bot.settings import Settings
 from models import Profile, WarmupRun
 from warmup.catalog import Catalog
+from warmup.shared_files import share_seeds
 
 
 async def show_profiles(message: Message, catalog: Catalog) -> None:
@@ -54,8 +56,10 @@ async def show_scenarios(message: Message, catalog: Catalog) -> None:
     await message.answer(fit(lines, MESSAGE_LIMIT))
 
 
-async def reload_catalog(message: Message, catalog: Catalog) -> None:
+async def reload_catalog(message: Message, catalog: Catalog, settings: Settings) -> None:
     report = await catalog.reload()
+    if settings.broker_url and not report.profiles_error:
+        await share_seeds(catalog.profiles)  # for workers on other machines
     summary = _("Reloaded: {profiles} profile(s), {scenarios} valid scenario(s)").format(
         profiles=report.profiles, scenarios=report.scenarios
     )

@@ -63,10 +63,6 @@ class Worker:
     def name(self) -> str:
         return self._ledger.player
 
-    @property
-    def handling(self) -> int:
-        return len(self._handling)
-
     async def run(self) -> None:
         """Take and play messages until cancelled; then stop what plays (its runs stay
         `running` without a lease, for the bot to give to another worker)."""
