@@ -104,6 +104,17 @@ class PostgresServer:
             user=self._user,
             cwd=self._folder,
         )
+        self._run(bindir)
+
+    def restart(self) -> None:
+        """Stop the server (every connection to it is cut) and start it again on the same
+        port and data."""
+        if self._process is not None:
+            _stop(self._process, signal.SIGINT)
+        self._run(_postgres_bindir())
+
+    def _run(self, bindir: Path) -> None:
+        data = self._folder / "data"
         self._process = subprocess.Popen(
             [
                 str(bindir / "postgres"),

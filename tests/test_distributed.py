@@ -309,3 +309,18 @@ async def test_a_worker_that_lost_the_broker_takes_runs_again_once_it_is_back(
         assert [profile for _, profile, _ in c.playing.played] == ["p0", "p1"]
     finally:
         broker.stop()
+
+
+async def test_a_worker_that_lost_the_database_plays_the_next_run_once_it_is_back(
+    cluster: Callable[..., object], postgres_server: PostgresServer
+) -> None:
+    c: Cluster = await cluster()  # type: ignore[misc]
+    await c.start_worker("w1")  # type: ignore[operator]
+    c.playing.hold.set()
+    first = await start(c, "p0")
+    assert await c.ended(first) == TaskStatus.completed
+
+    await asyncio.to_thread(postgres_server.restart)  # every connection is cut
+    second = await start(c, "p1")
+    assert await c.ended(second, timeout=60) == TaskStatus.completed
+    assert [profile for _, profile, _ in c.playing.played] == ["p0", "p1"]

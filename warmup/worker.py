@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from taskiq import AsyncBroker
 
 from models import RunStatus, WarmupRun, WarmupTask, WorkerBeat
+from models.writes import retry_write
 from warmup.attempt import AttemptFailure
 from warmup.autoscale import AdjustableLimit
 from warmup.clock import utcnow, wait_set
@@ -114,7 +115,10 @@ class Worker:
         """Play the run if it waits for a player, else drop it; acknowledge either way,
         once what became of it is in the database. A stop halfway acknowledges nothing."""
         try:
-            queued = await self._ledger.queued_run(message.run_id)
+            # A read, retried as writes are: the database may be coming back.
+            queued = await retry_write(
+                lambda: self._ledger.queued_run(message.run_id), what=f"run {message.run_id}"
+            )
             if queued is None:
                 logger.info("run %d needs no player; message dropped", message.run_id)
             else:
