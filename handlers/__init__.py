@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import catalog, fallback, help, schedules, sessions, tasks, warmup
+from handlers import catalog, export, fallback, help, schedules, sessions, tasks, warmup
 
 
 def get_routers() -> list[Router]:
@@ -19,5 +19,6 @@ def get_routers() -> list[Router]:
         catalog.create_router(),
         sessions.create_router(),
         schedules.create_router(),
+        export.create_router(),
         fallback.create_router(),
     ]

@@ -71,6 +71,22 @@ def parse_task_id(text: str | None) -> int:
     return number
 
 
+MAX_DAYS = 3650
+_DAYS = re.compile(r"[0-9]{1,4}")
+
+
+def parse_days(text: str | None, default: int) -> int:
+    """`/export 7`: a whole number of days from 1 to MAX_DAYS; `default` when none."""
+    value = (text or "").strip()
+    if not value:
+        return default
+    if not _DAYS.fullmatch(value) or not 1 <= int(value) <= MAX_DAYS:
+        raise ArgumentError(
+            _("give a number of days from 1 to {most}, like 7").format(most=MAX_DAYS)
+        )
+    return int(value)
+
+
 def unknown_scenario(scenario: str) -> str:
     """The refusal of a scenario name that cannot name a scenario file."""
     return _(

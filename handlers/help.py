@@ -21,6 +21,7 @@ def command_list() -> list[tuple[str, str]]:
         ("import", _("Send a storage-state file with the caption /import <profile>")),
         ("schedule", _("Schedule a warmup: /schedule <target> <scenario> <cron>")),
         ("schedules", _("This chat's schedules")),
+        ("export", _("The runs of the last days as a CSV file: /export [days]")),
         ("help", _("How to use this bot")),
     ]
 
@@ -44,6 +45,7 @@ def help_text() -> str:
         "/schedule &lt;target&gt; &lt;scenario&gt; &lt;cron&gt; [between HH:MM-HH:MM] "
         "[jitter 5m] — a warmup that starts by itself (times in UTC)\n"
         "/schedules — schedules, with Pause, Resume and Delete\n"
+        "/export [days] — the runs of the last 30 (or so many) days as a CSV file\n"
         "\n"
         "The progress message of a task is edited as it runs. Each failed profile is reported "
         "with a screenshot and a Retry button."
