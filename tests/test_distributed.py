@@ -5,7 +5,7 @@ once each, given to the other worker when one stops, and cancelled on both."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,24 +291,29 @@ async def test_a_message_a_dead_worker_held_is_delivered_to_another_after_the_id
     assert await c.ended(task_id) == TaskStatus.completed
 
 
-async def test_a_worker_that_lost_the_broker_takes_runs_again_once_it_is_back(
-    cluster: Callable[..., object],
-) -> None:
-    broker = RedisServer(persist=True)
-    broker.start()
-    try:
-        c: Cluster = await cluster(redis=broker.url)  # type: ignore[misc]
-        await c.start_worker("w1")  # type: ignore[operator]
-        c.playing.hold.set()
-        first = await start(c, "p0")
-        assert await c.ended(first) == TaskStatus.completed
+@pytest.fixture
+def restartable_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own that keeps its stream over a restart. Asked for before
+    `cluster`, it stops after the cluster's connections have closed."""
+    server = RedisServer(persist=True)
+    server.start()
+    yield server
+    server.stop()
 
-        await asyncio.to_thread(broker.restart)  # every connection of the worker is cut
-        second = await start(c, "p1")
-        assert await c.ended(second, timeout=30) == TaskStatus.completed
-        assert [profile for _, profile, _ in c.playing.played] == ["p0", "p1"]
-    finally:
-        broker.stop()
+
+async def test_a_worker_that_lost_the_broker_takes_runs_again_once_it_is_back(
+    restartable_redis: RedisServer, cluster: Callable[..., object]
+) -> None:
+    c: Cluster = await cluster(redis=restartable_redis.url)  # type: ignore[misc]
+    await c.start_worker("w1")  # type: ignore[operator]
+    c.playing.hold.set()
+    first = await start(c, "p0")
+    assert await c.ended(first) == TaskStatus.completed
+
+    await asyncio.to_thread(restartable_redis.restart)  # every connection of the worker is cut
+    second = await start(c, "p1")
+    assert await c.ended(second, timeout=30) == TaskStatus.completed
+    assert [profile for _, profile, _ in c.playing.played] == ["p0", "p1"]
 
 
 async def test_a_worker_that_lost_the_database_plays_the_next_run_once_it_is_back(

@@ -208,7 +208,7 @@ async def test_a_worker_restarted_while_the_stream_holds_messages_plays_them(
     chat: ChatClient,
     cluster_env: dict[str, str],
 ) -> None:
-    write_config(tmp_path, site, PROFILES[:6], {"read": READ.replace("{seconds}", "1")})
+    write_config(tmp_path, site, PROFILES[:4], {"read": READ.replace("{seconds}", "1")})
     await bots.start(**cluster_env)
     env = worker_env(cluster_env, tmp_path, "w1")
     first = await bots.start_worker(**env)
@@ -223,7 +223,7 @@ async def test_a_worker_restarted_while_the_stream_holds_messages_plays_them(
     assert "No live worker" in status.text
 
     await bots.start_worker(**env)
-    final = await chat.wait_until(progress, "✅ done 6", timeout=120)
+    final = await chat.wait_until(progress, "✅ done 4", timeout=120)
     assert "❌ failed 0" in final.text
 
 
