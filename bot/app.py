@@ -231,6 +231,7 @@ class Application:
             signals,
             check_interval=settings.lease_ttl / 3,
             idle_timeout=idle,
+            alive_within=settings.lease_ttl,
             artifacts_max_age_days=settings.artifacts_max_age_days,
         )
         await dispatch.take_up()

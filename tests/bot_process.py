@@ -116,6 +116,7 @@ class BotLauncher:
         self.root = root
         self.fake = fake
         self.started: list[BotProcess] = []
+        self._spawned = 0
 
     def environment(self, **extra: str) -> dict[str, str]:
         """The process's own environment without any of the bot's settings, plus the tests'."""
@@ -163,7 +164,9 @@ class BotLauncher:
     async def _spawn(
         self, kind: str, arguments: tuple[str, ...], extra_env: dict[str, str]
     ) -> BotProcess:
-        log_path = self.root / f"{kind}-{len(self.started) + 1}.log"
+        # Taken before the first await: workers started together get files of their own.
+        self._spawned += 1
+        log_path = self.root / f"{kind}-{self._spawned}.log"
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,

@@ -115,7 +115,12 @@ async def cluster(
             signals = Signals(redis)
             stack.push_async_callback(signals.close)
             dispatch = Dispatch(
-                ledger, broker, signals, check_interval=0.2, idle_timeout=idle_timeout
+                ledger,
+                broker,
+                signals,
+                check_interval=0.2,
+                idle_timeout=idle_timeout,
+                alive_within=lease_ttl,
             )
             dispatch.start()
             stack.push_async_callback(dispatch.close)
@@ -329,3 +334,27 @@ async def test_a_worker_that_lost_the_database_plays_the_next_run_once_it_is_bac
     second = await start(c, "p1")
     assert await c.ended(second, timeout=60) == TaskStatus.completed
     assert [profile for _, profile, _ in c.playing.played] == ["p0", "p1"]
+
+
+async def test_a_run_claimed_by_a_worker_that_died_before_it_began_goes_to_another(
+    cluster: Callable[..., object], redis_url: str
+) -> None:
+    c: Cluster = await cluster(idle_timeout=600)  # type: ignore[misc]
+    task_id = await start(c, "p0")
+    ghost = create_broker(redis_url, consumer="ghost", idle_timeout=600)
+    ghost.is_worker_process = True
+    await ghost.startup()
+    listener = ghost.listen()
+    await anext(listener)  # its message taken, never acknowledged
+    await listener.aclose()  # type: ignore[attr-defined]
+    await ghost.shutdown()
+    run = await WarmupRun.get(task_id=task_id).prefetch_related("task", "profile")
+    ghost_ledger = Ledger(EventBus(), player="ghost@gone")
+    queued = await ghost_ledger.queued_run(run.id)
+    assert queued is not None and await ghost_ledger.claim_run(queued.ref)
+
+    await c.start_worker("w1")  # type: ignore[operator]
+    await c.playing.until(lambda: len(c.playing.played) == 1, timeout=10)
+    c.playing.hold.set()
+    assert await c.ended(task_id) == TaskStatus.completed
+    assert (await WarmupRun.get(id=run.id)).played_by == "w1"

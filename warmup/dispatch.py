@@ -41,6 +41,7 @@ class Dispatch:
         *,
         check_interval: float,
         idle_timeout: float,
+        alive_within: float,
         artifacts_max_age_days: float = 14,
     ) -> None:
         self._ledger = ledger
@@ -49,6 +50,8 @@ class Dispatch:
         self._check_interval = check_interval
         self._idle_timeout = idle_timeout
         """Seconds after which a message taken and not acknowledged is put back."""
+        self._alive_within = alive_within
+        """Seconds since its last heartbeat after which a worker counts as gone."""
         self._artifacts_max_age_days = artifacts_max_age_days
         self._pruned_at = -PRUNE_INTERVAL
         self._sending: set[asyncio.Task[None]] = set()
@@ -100,7 +103,7 @@ class Dispatch:
     async def check(self) -> None:
         """Give abandoned runs and messages to other workers; end tasks with nothing
         left to play."""
-        for queued in await self._ledger.requeue_abandoned():
+        for queued in await self._ledger.requeue_abandoned(alive_within=self._alive_within):
             await send_run(self._broker, queued.ref.run_id)
         await return_stale(self._broker, idle_timeout=self._idle_timeout)
         if time.monotonic() - self._pruned_at >= PRUNE_INTERVAL:

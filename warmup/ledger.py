@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -34,6 +34,7 @@ from models import (
     TaskStatus,
     WarmupRun,
     WarmupTask,
+    WorkerBeat,
 )
 from models.writes import retry_write
 from warmup.attempt import AttemptFailure
@@ -251,6 +252,17 @@ class Ledger:
         ).prefetch_related("task", "profile")
         return None if run is None else _queued(TaskRef.of(run.task), run)
 
+    async def claim_run(self, run: RunRef) -> bool:
+        """A worker has the run's message: the run, still queued, names it as its player,
+        so that if the worker dies before it begins, the bot gives the run to another."""
+        moved = await retry_write(
+            lambda: WarmupRun.filter(id=run.run_id, status=RunStatus.queued).update(
+                played_by=self.player
+            ),
+            what=f"claim of run {run.run_id}",
+        )
+        return bool(moved)
+
     async def begin_attempt(self, run: RunRef, attempt: int, *, first: bool | None = None) -> bool:
         """queued → running for the run's first attempt here (`first`; by default the
         attempt numbered 1), running → running for the next; False when the run was
@@ -449,11 +461,42 @@ class Ledger:
             self._events.emit(TaskFinished(task.task_id, status))
         return status
 
-    async def requeue_abandoned(self) -> list[QueuedRun]:
-        """Runs of running tasks left `running` with no live lease: their player died or
-        stopped. Each goes back to `queued`, the attempt it was cut short in not counted,
-        for another process to play; the runs given back."""
+    async def requeue_abandoned(self, *, alive_within: float) -> list[QueuedRun]:
+        """Runs of running tasks whose player died or stopped, for another process to
+        play; the runs given back. A run left `running` with no live lease goes back to
+        `queued`, the attempt it was cut short in not counted; a queued run claimed by a
+        worker that has not said it is alive for `alive_within` seconds loses its claim
+        (that worker took its message and died before it began)."""
         now = utcnow()
+        live = set(
+            await WorkerBeat.filter(seen_at__gte=now - timedelta(seconds=alive_within)).values_list(
+                "name", flat=True
+            )
+        )
+        claimed = await WarmupRun.filter(
+            status=RunStatus.queued, task__status=TaskStatus.running, played_by__not_isnull=True
+        ).values_list("id", "played_by")
+        unclaimed = []
+        for run_id, played_by in claimed:
+            if played_by in live:
+                continue
+            moved = await retry_write(
+                lambda run_id=run_id, played_by=played_by: WarmupRun.filter(
+                    id=run_id, status=RunStatus.queued, played_by=played_by
+                ).update(played_by=None),
+                what=f"claim of run {run_id}",
+            )
+            if moved:
+                logger.warning("run %d: its worker %s is gone before it began", run_id, played_by)
+                unclaimed.append(run_id)
+        given_back = unclaimed + await self._requeue_running(now)
+        if not given_back:
+            return []
+        runs = await WarmupRun.filter(id__in=given_back).prefetch_related("task", "profile")
+        return [_queued(TaskRef.of(run.task), run) for run in runs]
+
+    async def _requeue_running(self, now: datetime) -> list[int]:
+        """The `running` runs with no live lease, moved back to `queued`."""
         running = await WarmupRun.filter(
             status=RunStatus.running, task__status=TaskStatus.running
         ).values_list("id", "attempts", "played_by")
@@ -477,10 +520,7 @@ class Ledger:
             if moved:
                 logger.warning("run %d: its player %s is gone; queued again", run_id, played_by)
                 given_back.append(run_id)
-        if not given_back:
-            return []
-        runs = await WarmupRun.filter(id__in=given_back).prefetch_related("task", "profile")
-        return [_queued(TaskRef.of(run.task), run) for run in runs]
+        return given_back
 
     async def recover(self, owner: str, *, lease_ttl: float, notify: bool) -> list[WarmupTask]:
         """At start, before anything may start work: what a stopped process left

@@ -133,6 +133,8 @@ class Worker:
             logger.warning("run %d: not acknowledged (%s)", message.run_id, error)
 
     async def _play(self, queued: QueuedRun) -> None:
+        if not await self._ledger.claim_run(queued.ref):
+            return  # it began elsewhere, or was stopped, since it was read
         scenario = await self._scenario(queued.ref.task.task_id)
         if isinstance(scenario, Scenario):
             await self._engine.play_run(queued, scenario)
