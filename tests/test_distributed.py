@@ -269,6 +269,17 @@ async def test_a_cancel_stops_the_runs_on_both_workers_within_three_seconds(
     await no_lease_left()
 
 
+async def take_and_die(redis_url: str) -> None:
+    """A worker that reads one message and dies: it is never acknowledged."""
+    ghost = create_broker(redis_url, consumer="ghost", idle_timeout=600)
+    ghost.is_worker_process = True
+    await ghost.startup()
+    listener = ghost.listen()
+    await anext(listener)
+    await listener.aclose()  # type: ignore[attr-defined]
+    await ghost.shutdown()
+
+
 async def no_lease_left(timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
         while True:
@@ -282,13 +293,7 @@ async def test_a_message_a_dead_worker_held_is_delivered_to_another_after_the_id
 ) -> None:
     c: Cluster = await cluster(idle_timeout=1)  # type: ignore[misc]
     task_id = await start(c, "p0")
-    ghost = create_broker(redis_url, consumer="ghost", idle_timeout=1)
-    ghost.is_worker_process = True
-    await ghost.startup()
-    listener = ghost.listen()
-    await anext(listener)  # taken, never acknowledged: the worker died right after reading
-    await listener.aclose()  # type: ignore[attr-defined]
-    await ghost.shutdown()
+    await take_and_die(redis_url)
 
     await c.start_worker("w1")  # type: ignore[operator]
     await c.playing.until(lambda: len(c.playing.played) == 1, timeout=20)
@@ -341,13 +346,7 @@ async def test_a_run_claimed_by_a_worker_that_died_before_it_began_goes_to_anoth
 ) -> None:
     c: Cluster = await cluster(idle_timeout=600)  # type: ignore[misc]
     task_id = await start(c, "p0")
-    ghost = create_broker(redis_url, consumer="ghost", idle_timeout=600)
-    ghost.is_worker_process = True
-    await ghost.startup()
-    listener = ghost.listen()
-    await anext(listener)  # its message taken, never acknowledged
-    await listener.aclose()  # type: ignore[attr-defined]
-    await ghost.shutdown()
+    await take_and_die(redis_url)
     run = await WarmupRun.get(task_id=task_id).prefetch_related("task", "profile")
     ghost_ledger = Ledger(EventBus(), player="ghost@gone")
     queued = await ghost_ledger.queued_run(run.id)

@@ -137,13 +137,9 @@ class Engine:
             logger.info("task %d was cancelled: %d of its runs stopped here", task_id, stopped)
         return stopped
 
-    @property
-    def playing(self) -> int:
-        """Runs playing here now (waiting for a lease or a slot included)."""
-        return len(self._playing)
-
     def playing_runs(self) -> dict[int, int]:
-        """run id → task id of every run playing here now."""
+        """run id → task id of every run playing here now (waiting for a lease or a slot
+        included)."""
         return {run_id: task_id for run_id, (task_id, _) in self._playing.items()}
 
     def lease_lost(self, run_id: int) -> None:

@@ -168,17 +168,16 @@ class Worker:
     async def beat(self) -> None:
         """Say this worker is alive, and stop any run of it that was cancelled while it
         did not hear the bot (the cancel on pub/sub is not kept)."""
-        now = utcnow()
+        playing = self._engine.playing_runs()
         await WorkerBeat.update_or_create(
             name=self.name,
             defaults={
                 "started_at": self._started_at,
-                "seen_at": now,
-                "sessions": self._engine.playing,
+                "seen_at": utcnow(),
+                "sessions": len(playing),
                 "capacity": self._slots.size,
             },
         )
-        playing = self._engine.playing_runs()
         if not playing:
             return
         stopped = await WarmupRun.filter(
