@@ -51,5 +51,5 @@ clean:
 # After marking new texts with _(): refresh the catalogs, translate locales/ru, then run again.
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ --no-location --omit-header -o locales/messages.pot .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d locales -D messages

@@ -6,6 +6,7 @@ from aiogram import Router, html
 from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, run_status_word, shorten
 from bot.settings import Settings
@@ -60,9 +61,13 @@ async def reload_catalog(message: Message, catalog: Catalog, settings: Settings)
     report = await catalog.reload()
     if settings.broker_url and not report.profiles_error:
         await share_seeds(catalog.profiles)  # for workers on other machines
-    summary = _("Reloaded: {profiles} profile(s), {scenarios} valid scenario(s)").format(
-        profiles=report.profiles, scenarios=report.scenarios
+    profiles = ngettext("{count} profile", "{count} profiles", report.profiles).format(
+        count=report.profiles
     )
+    scenarios = ngettext(
+        "{count} valid scenario", "{count} valid scenarios", report.scenarios
+    ).format(count=report.scenarios)
+    summary = _("Reloaded: {profiles}, {scenarios}").format(profiles=profiles, scenarios=scenarios)
     if report.invalid_scenarios:
         summary += _(", {count} invalid (see /scenarios)").format(count=report.invalid_scenarios)
     lines = [summary + "."]

@@ -10,6 +10,7 @@ from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, FSInputFile, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.render import elapsed, format_duration, render_details, summary_line, task_headline
 from bot.settings import Settings
@@ -150,7 +151,11 @@ async def on_task_button(
                 await callback.answer(started(new_task.id))
             case TaskActionKind.resume:
                 resumed = await tasks.resume(task)
-                await callback.answer(_("Resuming {count} profile(s).").format(count=resumed))
+                await callback.answer(
+                    ngettext(
+                        "Resuming {count} profile.", "Resuming {count} profiles.", resumed
+                    ).format(count=resumed)
+                )
             case TaskActionKind.details:
                 view = await load_task_view(task.id, live_steps)
                 await callback.answer()

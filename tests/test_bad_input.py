@@ -604,7 +604,7 @@ async def test_a_broken_profiles_file_at_reload_keeps_the_profiles_already_loade
         profiles_file.write_bytes(content)
         await chat.send("/reload")
         reply = await chat.wait_for_reply()
-        assert "Reloaded: 1 profile(s)" in reply.text, reply.text
+        assert "Reloaded: 1 profile," in reply.text, reply.text
         assert "the previous profiles stay" in reply.text
         assert reason in reply.text, (content[:60], reply.text)
     profiles_file.unlink()
@@ -642,7 +642,7 @@ async def test_broken_scenario_files_are_listed_with_the_reason_and_the_others_s
         (harness.settings.scenarios_dir / f"{name}.yaml").write_bytes(content)
     await chat.send("/reload")
     reply = await chat.wait_for_reply()
-    assert "1 valid scenario(s), 5 invalid (see /scenarios)" in reply.text
+    assert "1 valid scenario, 5 invalid (see /scenarios)" in reply.text
 
     await chat.send("/scenarios")
     listing = (await chat.wait_for_reply()).text

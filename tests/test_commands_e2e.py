@@ -108,19 +108,19 @@ async def test_reload_picks_up_new_profiles_and_keeps_the_old_ones_on_a_broken_f
         profiles_file.read_text().replace("- name: alice", "- name: alice\n- name: bob"),
     )
     await chat.send("/reload")
-    assert "Reloaded: 2 profile(s), 1 valid scenario(s)." in (await chat.wait_for_reply()).text
+    assert "Reloaded: 2 profiles, 1 valid scenario." in (await chat.wait_for_reply()).text
 
     profiles_file.write_text("profiles: [{name: 'no spaces allowed'}]")
     await chat.send("/reload")
     reply = await chat.wait_for_reply()
-    assert "Reloaded: 2 profile(s)" in reply.text
+    assert "Reloaded: 2 profiles," in reply.text
     assert "profiles file was not loaded, the previous profiles stay" in reply.text
     assert "profiles[0].name" in reply.text
 
     profiles_file.unlink()
     await chat.send("/reload")
     reply = await chat.wait_for_reply()
-    assert "Reloaded: 2 profile(s)" in reply.text
+    assert "Reloaded: 2 profiles," in reply.text
     assert "profiles.yaml: the file is gone" in reply.text
 
     await chat.send("/warmup bob smoke")

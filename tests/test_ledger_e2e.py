@@ -189,8 +189,8 @@ async def test_resume_pressed_twice_at_once_resumes_once_and_plays_each_profile_
     answers = await asyncio.gather(
         restarted.chat.press(stopped, "Resume"), restarted.chat.press(stopped, "Resume")
     )
-    assert answers.count("Resuming 2 profile(s).") == 1, answers
-    (refused,) = [answer for answer in answers if answer != "Resuming 2 profile(s)."]
+    assert answers.count("Resuming 2 profiles.") == 1, answers
+    (refused,) = [answer for answer in answers if answer != "Resuming 2 profiles."]
     assert refused is not None and refused.startswith("task #1 is ")
     assert refused.endswith(", not interrupted")
     resumed = await restarted.chat.wait_for_message(

@@ -120,7 +120,7 @@ async def test_a_sigkill_mid_task_is_reported_at_restart_and_resume_finishes_it(
     first_progress = chat.bot_messages[0]
     await chat.wait_until(first_progress, "Interrupted", timeout=10)
     assert "⏸ slow" in first_progress.text and "Resume" in first_progress.buttons
-    assert await chat.press(notice, "Resume") == "Resuming 1 profile(s)."
+    assert await chat.press(notice, "Resume") == "Resuming 1 profile."
     resumed = await wait_for_new_progress(chat, 1, after=notice.message_id)
     finished = await chat.wait_until(resumed, "Completed", timeout=60)
     assert "✅ fast" in finished.text and "✅ slow" in finished.text, restarted.explain()

@@ -131,7 +131,7 @@ async def test_a_1_mib_profiles_file_reloaded_while_runs_play_fails_no_run(
         reply = await chat.wait_for_reply(timeout=60)
         finished = await chat.wait_until(progress, "Completed", timeout=60)
 
-    assert f"Reloaded: {count} profile(s), 1 valid scenario(s)." in reply.text, reply.text
+    assert f"Reloaded: {count} profiles, 1 valid scenario." in reply.text, reply.text
     assert "⚠️" not in reply.text
     assert "✅ done 3 · ❌ failed 0" in finished.text, finished.text
     assert loop.longest < MAX_STALL

@@ -26,18 +26,32 @@ def test_every_text_is_translated_with_the_same_placeholders_and_tags() -> None:
     messages = [message for message in russian if message.id]
     assert len(messages) > 100
     for message in messages:
-        assert message.string, f"not translated: {message.id!r}"
         assert not message.fuzzy, f"fuzzy: {message.id!r}"
-        assert sorted(PLACEHOLDER.findall(message.string)) == sorted(
-            PLACEHOLDER.findall(message.id)
-        ), message.id
-        assert sorted(TAG.findall(message.string)) == sorted(TAG.findall(message.id)), message.id
+        # A plural text (ngettext) has one translation per Russian form, each of which
+        # must say what the English plural says.
+        source = message.id[-1] if message.pluralizable else message.id
+        forms = message.string if message.pluralizable else (message.string,)
+        if message.pluralizable:
+            assert len(forms) == russian.num_plurals == 3, message.id
+        for form in forms:
+            assert form, f"not translated: {message.id!r}"
+            assert sorted(PLACEHOLDER.findall(form)) == sorted(PLACEHOLDER.findall(source)), (
+                message.id
+            )
+            assert sorted(TAG.findall(form)) == sorted(TAG.findall(source)), message.id
+
+
+def forms(string: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """A text or its translation as a tuple of its plural forms (one for a plain text)."""
+    return (string,) if isinstance(string, str) else tuple(string)
 
 
 def test_the_compiled_catalog_matches_the_source() -> None:
     with (LOCALES / "ru" / "LC_MESSAGES" / "messages.mo").open("rb") as file:
-        compiled = {message.id: message.string for message in read_mo(file) if message.id}
-    source = {message.id: message.string for message in catalog("ru") if message.id}
+        compiled = {
+            forms(message.id): forms(message.string) for message in read_mo(file) if message.id
+        }
+    source = {forms(message.id): forms(message.string) for message in catalog("ru") if message.id}
     assert compiled == source, "run `make translations` and commit locales/"
 
 

@@ -258,7 +258,7 @@ async def test_a_stop_mid_task_leaves_it_interrupted_and_resume_finishes_it(
     assert "Resume" in stopped.buttons
 
     restarted = await start_bot(profiles=["alice"], scenarios={"slow": SMOKE})
-    assert await restarted.chat.press(stopped, "Resume") == "Resuming 1 profile(s)."
+    assert await restarted.chat.press(stopped, "Resume") == "Resuming 1 profile."
     resumed = await restarted.chat.wait_for_message(
         lambda m: "Warmup #1" in m.text and m.message_id > stopped.message_id
     )
