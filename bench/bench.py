@@ -5,7 +5,9 @@
 - C: the whole bot on the fake Bot API server with Telegram's flood limits enforced and
   the bot's default pacing, driven from a chat (bench.bot_run);
 - D, on F1 once: the same bot with BROKER_URL and PostgreSQL, and two worker processes
-  playing the fleet (bench.cluster_run), against the A and C of the first round.
+  playing the fleet (bench.cluster_run), against the A and C of the first round;
+- L, once: the chat's `/profiles` with a fleet of 5,000 profiles and 100,000 runs in its
+  history, command to reply and button to page (bench.fleet_lists).
 
 Each round plays A, B and C back to back (the order rotates from round to round), each
 in a fresh folder, database, site and Chromium; ratios compare each mode with the A of
@@ -46,6 +48,7 @@ from bench.bot_run import run_bot
 from bench.cluster_run import WORKERS, run_cluster
 from bench.config import refusal
 from bench.engine_run import run_engine
+from bench.fleet_lists import lists_line, time_fleet_lists
 from bench.fleets import Fleet, f1, f2
 from bench.probes import listen_to_statements
 from bench.report import LEGEND, spread, summarise_fleet, table, write_json
@@ -98,6 +101,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-cluster", action="store_true", help="skip D (the bot and two workers) on F1"
+    )
+    parser.add_argument(
+        "--no-lists", action="store_true", help="skip L (/profiles of 5,000 profiles)"
     )
     parser.add_argument("--verbose", action="store_true", help="the bot's INFO log too")
     return parser.parse_args(argv)
@@ -267,6 +273,10 @@ async def bench(args: argparse.Namespace) -> int:
                 logger.info("%s A with no step time-out: %s", fleet.name, _said(patient))
             summary["variants"] = summarise_variants(fleet, runs, played, patient)
             tables.append(variants_table(fleet, summary["variants"]))
+    if not args.no_lists:
+        logger.info("L: /profiles of a fleet of 5,000 profiles")
+        report["lists"] = await time_fleet_lists(samples=10 if args.quick else 30)
+        tables.append(lists_line(report["lists"]))
     soak_runs = args.soak_runs
     if soak_runs is None:
         soak_runs = 60 if args.quick else SOAK_RUNS if args.full else 0

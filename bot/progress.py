@@ -28,7 +28,7 @@ from aiogram import Bot
 from aiogram.utils.i18n import I18n
 
 from bot.delivery import Undelivered, deliver
-from bot.render import render_progress
+from bot.render import MAX_PROFILE_LINES, render_progress
 from handlers.keyboards import progress_keyboard
 from models import COMMAND_LINE_CHAT, WarmupTask
 from warmup.clock import wait_set
@@ -159,7 +159,7 @@ class ProgressReporter:
         message = self._messages.get(task_id)
         if message is None:
             return
-        view = await load_task_view(task_id, self._live_steps)
+        view = await load_task_view(task_id, self._live_steps, runs_up_to=MAX_PROFILE_LINES)
         if view is None:
             self._messages.pop(task_id, None)
             return

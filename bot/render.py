@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aiogram import html
@@ -14,6 +15,11 @@ MAX_PROFILE_LINES = 20
 BAR_WIDTH = 16
 ERROR_PREVIEW = 90
 MESSAGE_LIMIT = 4096
+SHOWN_TARGET = 100
+"""A task's target in its title: it may be a list of hundreds of names."""
+SHOWN_STEP = 100
+SHOWN_ERROR = 150
+"""A failed run's step and error in a list of runs: ten of them make a page."""
 
 RUN_ICONS = {
     RunStatus.queued: "⏳",
@@ -51,7 +57,8 @@ def run_status_word(status: RunStatus) -> str:
 
 def title_line(view: TaskView) -> str:
     title = _("<b>Warmup #{task_id}</b>").format(task_id=view.task_id)
-    return f"{title} · {html.quote(view.scenario)} · {html.quote(view.target)}"
+    target = shorten(view.target, SHOWN_TARGET)
+    return f"{title} · {html.quote(view.scenario)} · {html.quote(target)}"
 
 
 def format_duration(delta: timedelta) -> str:
@@ -78,7 +85,7 @@ def shorten(text: str, limit: int) -> str:
 
 def render_progress(view: TaskView, now: datetime) -> str:
     counts = view.counts
-    total = len(view.runs)
+    total = view.total
     done = total - counts[RunStatus.queued] - counts[RunStatus.running]
     lines = [
         title_line(view),
@@ -86,7 +93,7 @@ def render_progress(view: TaskView, now: datetime) -> str:
         f"{progress_bar(done, total)} {done}/{total}",
         summary_line(view),
     ]
-    if total <= MAX_PROFILE_LINES:
+    if view.runs and total <= MAX_PROFILE_LINES:
         lines.append("")
         lines.extend(profile_line(run) for run in view.runs)
     return "\n".join(lines)
@@ -118,14 +125,19 @@ def profile_line(run: RunView) -> str:
     return line
 
 
-def render_details(view: TaskView, now: datetime) -> str:
+def render_runs(
+    view: TaskView, runs: Sequence[RunView], now: datetime, *, only_failed: bool, page_line: str
+) -> str:
+    """One page of a task's runs, profile by profile, failures with their step and error."""
     lines = [
         title_line(view),
         f"{task_headline(view.status)} · {format_duration(elapsed(view, now))}",
         summary_line(view),
         "",
     ]
-    for run in view.runs:
+    if not runs:
+        lines.append(_("No failed runs.") if only_failed else _("No runs."))
+    for run in runs:
         duration = ""
         if run.started_at:
             duration = f", {format_duration((run.finished_at or now) - run.started_at)}"
@@ -134,14 +146,18 @@ def render_details(view: TaskView, now: datetime) -> str:
             f"{RUN_ICONS[run.status]} <b>{html.quote(run.profile)}</b>: "
             f"{run_status_word(run.status)}, {attempts}{duration}"
         )
+        if run.status == RunStatus.running and run.step:
+            lines.append("   " + html.quote(shorten(run.step, SHOWN_STEP)))
         if run.status == RunStatus.failed:
             if run.failed_step:
-                step = html.quote(shorten(run.failed_step, 200))
+                step = html.quote(shorten(run.failed_step, SHOWN_STEP))
                 lines.append("   " + _("step: {step}").format(step=step))
             if run.error:
-                error = html.quote(shorten(run.error, 300))
+                error = html.quote(shorten(run.error, SHOWN_ERROR))
                 lines.append("   " + _("error: {error}").format(error=error))
-    return fit(lines, MESSAGE_LIMIT)
+    if page_line:
+        lines.extend(["", page_line])
+    return "\n".join(lines)
 
 
 def fit(lines: list[str], limit: int) -> str:

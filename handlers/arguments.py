@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from warmup.fleet import ProfileShow
 from warmup.i18n import _
 from warmup.scenario import SCENARIO_NAME
 from warmup.targets import shown
@@ -112,3 +113,48 @@ def parse_import_args(text: str | None) -> str:
             _("too many words: {words}; give one profile name").format(words=shown(" ".join(words)))
         )
     return words[0]
+
+
+def profiles_usage() -> str:
+    return _(
+        "Usage: /profiles [failed | expired | never] [tag:&lt;tag&gt;]\n"
+        "Example: <code>/profiles failed tag:eu</code>"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilesArgs:
+    show: ProfileShow = ProfileShow.all
+    tag: str | None = None
+
+
+_SHOW_WORDS = {
+    "all": ProfileShow.all,
+    "failed": ProfileShow.failed,
+    "expired": ProfileShow.expired,
+    "never": ProfileShow.never,
+}
+
+
+def parse_profiles_args(text: str | None) -> ProfilesArgs:
+    """`failed`, `tag:eu`, `never tag:eu` …: at most one of each, in any order."""
+    show: ProfileShow | None = None
+    tag: str | None = None
+    for word in (text or "").split():
+        if word.lower().startswith("tag:"):
+            if tag is not None:
+                raise ArgumentError(_("give at most one tag"))
+            tag = word[len("tag:") :]
+            if not tag:
+                raise ArgumentError(_("name a tag after tag:, like tag:eu"))
+        elif word.lower() in _SHOW_WORDS:
+            if show is not None:
+                raise ArgumentError(_("give at most one of failed, expired, never, all"))
+            show = _SHOW_WORDS[word.lower()]
+        else:
+            raise ArgumentError(
+                _("unknown filter '{word}': use failed, expired, never, all or tag:<tag>").format(
+                    word=shown(word)
+                )
+            )
+    return ProfilesArgs(show=show or ProfileShow.all, tag=tag)

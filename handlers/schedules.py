@@ -1,25 +1,23 @@
 """/schedule and /schedules: warmups that start by themselves, and their buttons.
 
-/schedules sends one message per schedule, so each has its own Pause/Resume and Delete
-buttons and a press edits only that message; the list stays within Telegram's limits
-however many schedules there are (at most MAX_SCHEDULES_PER_CHAT).
+/schedules shows them a page at a time, each with its own Pause/Resume and Delete
+buttons; a press shows the page again as it now is. The reply to /schedule has the same
+buttons for that schedule alone.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 from aiogram import Router, html
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.arguments import ArgumentError
-from handlers.callbacks import ScheduleAction, ScheduleActionKind
+from handlers.callbacks import ScheduleAction, ScheduleActionKind, SchedulesPage
+from handlers.pages import Page, keyboard, nav_row, show_in_place
 from handlers.schedule_arguments import parse_schedule_args, schedule_usage
 from models import Schedule
 from warmup import i18n
@@ -29,9 +27,8 @@ from warmup.targets import TargetError, shown
 from warmup.tasks import TaskError, TaskService
 from warmup.timing import TimingError
 
-logger = logging.getLogger(__name__)
-
 MAX_SCHEDULES_PER_CHAT = 20
+SCHEDULES_PER_PAGE = 5
 SHOWN_TARGET = 100
 
 
@@ -75,18 +72,40 @@ def render_schedule(schedule: Schedule) -> str:
     return f"🗓 {text}"
 
 
-def schedule_keyboard(schedule: Schedule) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+def schedule_buttons(schedule: Schedule, page: int | None) -> list[InlineKeyboardButton]:
+    """Pause (or Resume) and Delete; on a page of the list, they name the schedule."""
     toggle = ScheduleActionKind.resume if schedule.paused else ScheduleActionKind.pause
-    builder.button(
-        text=_("Resume") if schedule.paused else _("Pause"),
-        callback_data=ScheduleAction(action=toggle, schedule_id=schedule.id),
+    labels = [_("Resume") if schedule.paused else _("Pause"), _("Delete")]
+    if page is not None:
+        labels = [f"{label} #{schedule.id}" for label in labels]
+    return [
+        InlineKeyboardButton(
+            text=label,
+            callback_data=ScheduleAction(action=action, schedule_id=schedule.id, page=page).pack(),
+        )
+        for label, action in zip(labels, (toggle, ScheduleActionKind.delete), strict=True)
+    ]
+
+
+def schedule_keyboard(schedule: Schedule) -> InlineKeyboardMarkup | None:
+    return keyboard(schedule_buttons(schedule, None))
+
+
+async def schedules_page(chat_id: int, number: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A page of this chat's schedules with their buttons: two queries."""
+    schedules = Schedule.filter(chat_id=chat_id)
+    page = Page.of(await schedules.count(), SCHEDULES_PER_PAGE, number)
+    shown = await schedules.offset(page.offset).limit(page.size)
+    if not shown:
+        return _("No schedules in this chat.") + "\n\n" + schedule_usage(), None
+    parts = [render_schedule(schedule) for schedule in shown]
+    if page.line():
+        parts.append(page.line())
+    markup = keyboard(
+        *(schedule_buttons(schedule, page.number) for schedule in shown),
+        nav_row(page, lambda number: SchedulesPage(page=number)),
     )
-    builder.button(
-        text=_("Delete"),
-        callback_data=ScheduleAction(action=ScheduleActionKind.delete, schedule_id=schedule.id),
-    )
-    return builder.as_markup()
+    return "\n\n".join(parts), markup
 
 
 def schedule_error_text(schedule_id: int, scenario: str, target: str, reason: str) -> str:
@@ -142,57 +161,51 @@ async def create_schedule(
 
 
 async def list_schedules(message: Message) -> None:
-    schedules = await Schedule.filter(chat_id=message.chat.id)
-    if not schedules:
-        await message.answer(_("No schedules in this chat.") + "\n\n" + schedule_usage())
+    text, markup = await schedules_page(message.chat.id, 1)
+    await message.answer(text, reply_markup=markup)
+
+
+async def on_schedules_page(callback: CallbackQuery, callback_data: SchedulesPage) -> None:
+    if callback.message is None:
+        await callback.answer(_("This button is no longer valid."))
         return
-    for schedule in schedules:
-        await message.answer(render_schedule(schedule), reply_markup=schedule_keyboard(schedule))
+    await show_in_place(
+        callback, *await schedules_page(callback.message.chat.id, callback_data.page)
+    )
 
 
 async def on_schedule_button(
     callback: CallbackQuery, callback_data: ScheduleAction, scheduler: Scheduler
 ) -> None:
-    """Acts only on a schedule of the chat where the button was pressed."""
+    """Acts only on a schedule of the chat where the button was pressed, then shows the
+    page of the list (or the schedule's own message) as it now is."""
     chat_id = callback.message.chat.id if callback.message else None
     schedule = (
         await Schedule.get_or_none(id=callback_data.schedule_id, chat_id=chat_id)
         if chat_id is not None
         else None
     )
-    if schedule is None:
+    if schedule is None or chat_id is None:
         await callback.answer(_("This button is no longer valid."))
         return
     match callback_data.action:
         case ScheduleActionKind.delete:
             await scheduler.delete(schedule)
-            deleted = _("Schedule #{schedule_id} deleted.").format(schedule_id=schedule.id)
-            await callback.answer(deleted)
-            await _show(callback, f"🗑 {deleted}", None)
-            return
+            notice = _("Schedule #{schedule_id} deleted.").format(schedule_id=schedule.id)
         case ScheduleActionKind.pause:
             await scheduler.set_paused(schedule, True)
-            await callback.answer(
-                _("Schedule #{schedule_id} paused.").format(schedule_id=schedule.id)
-            )
+            notice = _("Schedule #{schedule_id} paused.").format(schedule_id=schedule.id)
         case ScheduleActionKind.resume:
             await scheduler.set_paused(schedule, False)
-            await callback.answer(
-                _("Schedule #{schedule_id} resumed.").format(schedule_id=schedule.id)
-            )
-    await schedule.refresh_from_db()
-    await _show(callback, render_schedule(schedule), schedule_keyboard(schedule))
-
-
-async def _show(callback: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
-    """Edit the pressed message to the new state; a failed edit is only logged (the press
-    was answered and done)."""
-    if not isinstance(callback.message, Message):
-        return
-    try:
-        await callback.message.edit_text(text, reply_markup=keyboard)
-    except TelegramAPIError as error:
-        logger.warning("schedule message not edited: %s", error)
+            notice = _("Schedule #{schedule_id} resumed.").format(schedule_id=schedule.id)
+    if callback_data.page is not None:
+        text, markup = await schedules_page(chat_id, callback_data.page)
+    elif callback_data.action == ScheduleActionKind.delete:
+        text, markup = f"🗑 {notice}", None
+    else:
+        await schedule.refresh_from_db()
+        text, markup = render_schedule(schedule), schedule_keyboard(schedule)
+    await show_in_place(callback, text, markup, answer=notice)
 
 
 def create_router() -> Router:
@@ -200,4 +213,5 @@ def create_router() -> Router:
     router.message.register(create_schedule, Command("schedule"))
     router.message.register(list_schedules, Command("schedules"))
     router.callback_query.register(on_schedule_button, ScheduleAction.filter())
+    router.callback_query.register(on_schedules_page, SchedulesPage.filter())
     return router

@@ -8,29 +8,57 @@ from pathlib import Path
 
 from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, FSInputFile, Message
+from aiogram.types import (
+    CallbackQuery,
+    FSInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.render import elapsed, format_duration, render_details, summary_line, task_headline
+from bot.render import (
+    elapsed,
+    format_duration,
+    render_runs,
+    shorten,
+    summary_line,
+    task_headline,
+)
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, parse_task_id
-from handlers.callbacks import RunAction, RunActionKind, TaskAction, TaskActionKind
-from models import ACTIVE_TASK_STATUSES, WarmupRun, WarmupTask
+from handlers.callbacks import (
+    RunAction,
+    RunActionKind,
+    RunsPage,
+    TaskAction,
+    TaskActionKind,
+    TasksPage,
+)
+from handlers.pages import Page, chosen, keyboard, nav_row, show_in_place
+from models import ACTIVE_TASK_STATUSES, RunStatus, WarmupRun, WarmupTask
 from warmup.catalog import ScenarioChoiceError
 from warmup.shared_files import local_artifact
 from warmup.tasks import TaskError, TaskService
-from warmup.views import TaskView, load_task_view
+from warmup.views import TaskView, load_runs, load_task_view, load_task_views
 from warmup.worker import live_workers
 
-LATEST_TASKS = 10
+TASKS_PER_PAGE = 10
+RUNS_PER_PAGE = 10
+"""With each failure's step and error: ten of the longest stay under 4096 characters."""
+SHOWN_SCENARIO = 40
+SHOWN_TARGET = 60
+SHOWN_PROFILE = 20
 DOCUMENT_LIMIT = 50 * 1024 * 1024
 """The largest file a bot may send through the public Bot API."""
 
 
 def task_line(view: TaskView, now: datetime) -> str:
+    scenario = html.quote(shorten(view.scenario, SHOWN_SCENARIO))
+    target = html.quote(shorten(view.target, SHOWN_TARGET))
     return (
-        f"<b>#{view.task_id}</b> {html.quote(view.scenario)} · {html.quote(view.target)} — "
+        f"<b>#{view.task_id}</b> {scenario} · {target} — "
         f"{task_headline(view.status)} {format_duration(elapsed(view, now))}\n"
         f"   {summary_line(view)}"
     )
@@ -55,30 +83,76 @@ async def show_status(
     live_steps: Mapping[int, str],
     settings: Settings,
 ) -> None:
-    now = datetime.now(UTC)
     if command.args:
         try:
             task_id = parse_task_id(command.args)
         except ArgumentError as error:
             await message.answer(f"⚠️ {error}. " + _("Usage: /status [task]"))
             return
-        task = await chat_task(task_id, message.chat.id)
-        view = await load_task_view(task.id, live_steps) if task else None
-        if view is None:
+        page = await runs_page(task_id, message.chat.id, live_steps, 1, only_failed=False)
+        if page is None:
             await message.answer("⚠️ " + no_such_task(task_id))
             return
-        await message.answer(render_details(view, now))
+        await message.answer(page[0], reply_markup=page[1])
         return
-    workers = await workers_line(settings) if settings.broker_url else ""
-    tasks = await WarmupTask.filter(
-        chat_id=message.chat.id, status__in=list(ACTIVE_TASK_STATUSES)
-    ).limit(LATEST_TASKS)
-    if not tasks:
-        await message.answer(_("Nothing is running. /tasks lists the latest tasks.") + workers)
+    text, markup = await tasks_page(message.chat.id, settings, 1, running=True)
+    await message.answer(text, reply_markup=markup)
+
+
+async def show_tasks(message: Message, settings: Settings) -> None:
+    text, markup = await tasks_page(message.chat.id, settings, 1, running=False)
+    await message.answer(text, reply_markup=markup)
+
+
+async def on_tasks_page(
+    callback: CallbackQuery, callback_data: TasksPage, settings: Settings
+) -> None:
+    chat_id = callback.message.chat.id if callback.message else None
+    if chat_id is None:
+        await callback.answer(_("This button is no longer valid."))
         return
-    views = [await load_task_view(task.id, live_steps) for task in tasks]
-    lines = [task_line(view, now) for view in views if view is not None]
-    await message.answer(_("<b>Running</b>") + "\n" + "\n".join(lines) + workers)
+    text, markup = await tasks_page(
+        chat_id, settings, callback_data.page, running=callback_data.running
+    )
+    await show_in_place(callback, text, markup)
+
+
+async def tasks_page(
+    chat_id: int, settings: Settings, number: int, *, running: bool
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A page of this chat's tasks, the latest first (or only the running ones, with the
+    workers in the distributed mode): three queries whatever their number."""
+    tasks = WarmupTask.filter(chat_id=chat_id)
+    if running:
+        tasks = tasks.filter(status__in=list(ACTIVE_TASK_STATUSES))
+    page = Page.of(await tasks.count(), TASKS_PER_PAGE, number)
+    views = await load_task_views(await tasks.offset(page.offset).limit(page.size))
+    workers = await workers_line(settings) if running and settings.broker_url else ""
+    if not views:
+        empty = (
+            _("Nothing is running. /tasks lists the latest tasks.")
+            if running
+            else _("No tasks yet. Start one with /warmup.")
+        )
+        return empty + workers, None
+    now = datetime.now(UTC)
+    lines = [_("<b>Running</b>") if running else _("<b>Latest tasks</b>")]
+    lines.extend(task_line(view, now) for view in views)
+    if page.line():
+        lines.extend(["", page.line()])
+    details = [
+        InlineKeyboardButton(
+            text=f"#{view.task_id}",
+            callback_data=TaskAction(action=TaskActionKind.details, task_id=view.task_id).pack(),
+        )
+        for view in views
+    ]
+    markup = keyboard(
+        nav_row(page, lambda number: TasksPage(page=number, running=running)),
+        details[:5],
+        details[5:],
+    )
+    return "\n".join(lines) + workers, markup
 
 
 async def workers_line(settings: Settings) -> str:
@@ -96,15 +170,77 @@ async def workers_line(settings: Settings) -> str:
     )
 
 
-async def show_tasks(message: Message, live_steps: Mapping[int, str]) -> None:
-    tasks = await WarmupTask.filter(chat_id=message.chat.id).limit(LATEST_TASKS)
-    if not tasks:
-        await message.answer(_("No tasks yet. Start one with /warmup."))
+async def on_runs_page(
+    callback: CallbackQuery, callback_data: RunsPage, live_steps: Mapping[int, str]
+) -> None:
+    chat_id = callback.message.chat.id if callback.message else None
+    page = (
+        await runs_page(
+            callback_data.task_id,
+            chat_id,
+            live_steps,
+            callback_data.page,
+            only_failed=callback_data.only_failed,
+        )
+        if chat_id is not None
+        else None
+    )
+    if page is None:
+        await callback.answer(_("This button is no longer valid: no such task in this chat."))
         return
-    now = datetime.now(UTC)
-    views = [await load_task_view(task.id, live_steps) for task in tasks]
-    lines = [task_line(view, now) for view in views if view is not None]
-    await message.answer(_("<b>Latest tasks</b>") + "\n" + "\n".join(lines))
+    await show_in_place(callback, *page)
+
+
+async def runs_page(
+    task_id: int,
+    chat_id: int,
+    live_steps: Mapping[int, str],
+    number: int,
+    *,
+    only_failed: bool,
+) -> tuple[str, InlineKeyboardMarkup | None] | None:
+    """A page of one task's runs, profile by profile (or of its failed ones), with Retry
+    for each failed one on it; None when the chat has no such task. Four queries,
+    whatever the task's size."""
+    task = await chat_task(task_id, chat_id)
+    view = await load_task_view(task.id, live_steps) if task else None
+    if view is None:
+        return None
+    total = view.failed if only_failed else view.total
+    page = Page.of(total, RUNS_PER_PAGE, number)
+    runs = await load_runs(
+        task_id, live_steps, only_failed=only_failed, offset=page.offset, limit=page.size
+    )
+    text = render_runs(
+        view, runs, datetime.now(UTC), only_failed=only_failed, page_line=page.line()
+    )
+    filters = [
+        InlineKeyboardButton(
+            text=chosen(label, failed == only_failed),
+            callback_data=RunsPage(task_id=task_id, page=1, only_failed=failed).pack(),
+        )
+        for label, failed in (
+            (_("All ({count})").format(count=view.total), False),
+            ("❌ " + _("Failed ({count})").format(count=view.failed), True),
+        )
+    ]
+    retries = [
+        InlineKeyboardButton(
+            text=f"🔁 {shorten(run.profile, SHOWN_PROFILE)}",
+            callback_data=RunAction(action=RunActionKind.retry, run_id=run.run_id).pack(),
+        )
+        for run in runs
+        if run.status == RunStatus.failed
+    ]
+    markup = keyboard(
+        nav_row(
+            page,
+            lambda number: RunsPage(task_id=task_id, page=number, only_failed=only_failed),
+        ),
+        filters if view.failed else [],
+        *(retries[start : start + 2] for start in range(0, len(retries), 2)),
+    )
+    return text, markup
 
 
 async def cancel_task(message: Message, command: CommandObject, tasks: TaskService) -> None:
@@ -157,12 +293,10 @@ async def on_task_button(
                     ).format(count=resumed)
                 )
             case TaskActionKind.details:
-                view = await load_task_view(task.id, live_steps)
+                page = await runs_page(task.id, chat_id, live_steps, 1, only_failed=False)
                 await callback.answer()
-                if view is not None:
-                    await callback.bot.send_message(
-                        chat_id, render_details(view, datetime.now(UTC))
-                    )
+                if page is not None:
+                    await callback.bot.send_message(chat_id, page[0], reply_markup=page[1])
     except (TaskError, ScenarioChoiceError) as error:
         await callback.answer(str(error)[:200], show_alert=True)
 
@@ -228,4 +362,6 @@ def create_router() -> Router:
     router.message.register(cancel_task, Command("cancel"))
     router.callback_query.register(on_task_button, TaskAction.filter())
     router.callback_query.register(on_run_button, RunAction.filter())
+    router.callback_query.register(on_tasks_page, TasksPage.filter())
+    router.callback_query.register(on_runs_page, RunsPage.filter())
     return router

@@ -132,6 +132,9 @@ class WarmupRun(Model):
         table = "warmup_run"
         ordering = ("id",)
         unique_together = (("task", "profile"),)
+        # A profile's latest run, found by one index seek whatever the history's length
+        # (/profiles reads it for every profile of the fleet).
+        indexes = (("profile_id", "id"),)
 
 
 class Schedule(Model):

@@ -191,12 +191,14 @@ steps:
 """
 
 
-def outbox_and_runs(database: Path) -> tuple[int, list[str]]:
-    """Read straight from the killed bot's SQLite file: (outbox rows, run statuses)."""
+def outbox_and_statuses(database: Path) -> tuple[int, list[str], list[str]]:
+    """Read straight from the killed bot's SQLite file: (outbox rows, run statuses, task
+    statuses)."""
     with sqlite3.connect(database) as connection:
         notices = connection.execute("SELECT count(*) FROM outbox_message").fetchone()[0]
         runs = [row[0] for row in connection.execute("SELECT status FROM warmup_run")]
-    return notices, runs
+        tasks = [row[0] for row in connection.execute("SELECT status FROM warmup_task")]
+    return notices, runs, tasks
 
 
 async def until_in_file(condition: Callable[[], bool], timeout: float) -> None:
@@ -219,7 +221,9 @@ async def test_notices_queued_while_telegram_is_down_survive_a_kill_and_arrive_o
     await chat.wait_until(progress, lambda m: m.text.count("wait 2") == 2, timeout=60)
     await fake.go_offline()
     database = tmp_path / "warmup.sqlite3"
-    await until_in_file(lambda: outbox_and_runs(database) == (2, ["failed", "failed"]), 60)
+    # The task ends a moment after its last run: killed in between, it would be interrupted.
+    ended = (2, ["failed", "failed"], ["failed"])
+    await until_in_file(lambda: outbox_and_statuses(database) == ended, 60)
     bot.send_signal(signal.SIGKILL)
     assert await bot.wait_exit(10) == -signal.SIGKILL
     kill_all(bot.seen.values())
@@ -235,7 +239,7 @@ async def test_notices_queued_while_telegram_is_down_survive_a_kill_and_arrive_o
             timeout=30,
         )
     await chat.wait_until(progress, "Failed", timeout=30)
-    await until_in_file(lambda: outbox_and_runs(database)[0] == 0, 30)
+    await until_in_file(lambda: outbox_and_statuses(database)[0] == 0, 30)
     photos = [m for m in chat.bot_messages if m.photo is not None]
     assert len(photos) == 2, "each notice exactly once"
     await stop_cleanly(restarted)

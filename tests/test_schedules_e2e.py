@@ -62,6 +62,7 @@ async def test_a_schedule_is_created_listed_paused_resumed_fired_and_deleted(
     assert "cron */30 * * * * (UTC)" in created.text
     assert "window 09:00-21:00 UTC · jitter 5m" in created.text
     assert "next run 20" in created.text and "UTC · last run never" in created.text
+    assert created.buttons == ["Pause", "Delete"]
     with harness.db():
         schedule = await Schedule.get(id=1)
     assert (schedule.chat_id, schedule.target, schedule.scenario) == (CHAT_ID, "alice", "smoke")
@@ -70,18 +71,18 @@ async def test_a_schedule_is_created_listed_paused_resumed_fired_and_deleted(
     await chat.send("/schedules")
     listed = await chat.wait_for_reply()
     assert "Schedule #1" in listed.text and "smoke · alice" in listed.text
-    assert listed.buttons == ["Pause", "Delete"]
+    assert listed.buttons == ["Pause #1", "Delete #1"]
 
-    assert await chat.press(listed, "Pause") == "Schedule #1 paused."
+    assert await chat.press(listed, "Pause #1") == "Schedule #1 paused."
     await chat.wait_until(listed, "⏸ paused")
-    assert listed.buttons == ["Resume", "Delete"]
+    assert listed.buttons == ["Resume #1", "Delete #1"]
     await fire_now(harness, 1)
     await after_a_pass(harness)
     assert await task_count(harness) == 0, "a paused schedule does not fire"
 
-    assert await chat.press(listed, "Resume") == "Schedule #1 resumed."
+    assert await chat.press(listed, "Resume #1") == "Schedule #1 resumed."
     await chat.wait_until(listed, "next run 20")
-    assert listed.buttons == ["Pause", "Delete"]
+    assert listed.buttons == ["Pause #1", "Delete #1"]
     await fire_now(harness, 1)
     progress = await progress_of(harness, 1)
     await chat.wait_until(progress, "Completed", timeout=60)
@@ -96,12 +97,10 @@ async def test_a_schedule_is_created_listed_paused_resumed_fired_and_deleted(
     await chat.send("/schedules")
     relisted = await chat.wait_for_reply()
     assert "last run 20" in relisted.text
-    assert await chat.press(relisted, "Delete") == "Schedule #1 deleted."
-    await chat.wait_until(relisted, "🗑 Schedule #1 deleted.")
+    assert await chat.press(relisted, "Delete #1") == "Schedule #1 deleted."
+    await chat.wait_until(relisted, "No schedules in this chat")
     assert relisted.buttons == []
-    assert await chat.press_data(relisted, "s:r:1") == "This button is no longer valid."
-    await chat.send("/schedules")
-    assert "No schedules in this chat" in (await chat.wait_for_reply()).text
+    assert await chat.press_data(relisted, "s:r:1:1") == "This button is no longer valid."
     with harness.db():
         assert await Schedule.all().count() == 0
         assert (await WarmupTask.get(id=1)).schedule_id is None, "its tasks stay"
@@ -173,9 +172,10 @@ async def test_buttons_of_another_chat_or_forged_do_nothing(start_bot: StartBot)
     await other.send("/schedules")
     empty = await other.wait_for_reply()
     assert "No schedules in this chat" in empty.text
-    for data in ("s:p:1", "s:d:1", "s:r:1", "s:d:999", "s:x:1", "s:d:01", "s:d:-1"):
+    forged = ("s:p:1:", "s:d:1:1", "s:r:1:", "s:d:999:", "s:x:1:", "s:d:01:", "s:d:-1:")
+    for data in (*forged, "s:p:1:0", "s:p:1:x", "s:d:1"):
         assert await other.press_data(empty, data) == "This button is no longer valid.", data
-    assert await harness.chat.press_data(own, "s:d:2") == "This button is no longer valid."
+    assert await harness.chat.press_data(own, "s:d:2:") == "This button is no longer valid."
     with harness.db():
         schedule = await Schedule.get(id=1)
     assert not schedule.paused

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from tortoise.functions import Count
 
 from models import ACTIVE_TASK_STATUSES, RunStatus, TaskStatus, WarmupRun, WarmupTask
 from warmup.events import Event, RunFailed, RunFinished, StepStarted
@@ -36,11 +38,14 @@ class TaskView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    runs: tuple[RunView, ...]
+    counts: Counter[RunStatus]
+    """How many of the task's runs are in each status."""
+    runs: tuple[RunView, ...] = ()
+    """Every run, in order, when the task has no more than were asked for; else none."""
 
     @property
-    def counts(self) -> Counter[RunStatus]:
-        return Counter(run.status for run in self.runs)
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def finished(self) -> bool:
@@ -51,11 +56,76 @@ class TaskView:
         return self.counts[RunStatus.failed]
 
 
-async def load_task_view(task_id: int, live_steps: Mapping[int, str]) -> TaskView | None:
+async def load_task_view(
+    task_id: int, live_steps: Mapping[int, str], *, runs_up_to: int = 0
+) -> TaskView | None:
+    """The task with its counts, and its runs when it has at most `runs_up_to`: three
+    queries, however many runs it has."""
     task = await WarmupTask.get_or_none(id=task_id)
     if task is None:
         return None
-    runs = await WarmupRun.filter(task_id=task_id).prefetch_related("profile")
+    counts = (await run_counts([task_id]))[task_id]
+    runs: tuple[RunView, ...] = ()
+    if sum(counts.values()) <= runs_up_to:
+        runs = await load_runs(task_id, live_steps)
+    return _view(task, counts, runs)
+
+
+async def load_task_views(tasks: Sequence[WarmupTask]) -> list[TaskView]:
+    """Views of these tasks, with counts and no runs: one query for them all."""
+    counts = await run_counts([task.id for task in tasks])
+    return [_view(task, counts[task.id], ()) for task in tasks]
+
+
+async def run_counts(task_ids: Sequence[int]) -> defaultdict[int, Counter[RunStatus]]:
+    """task id → how many of its runs are in each status."""
+    counts: defaultdict[int, Counter[RunStatus]] = defaultdict(Counter)
+    if not task_ids:
+        return counts
+    rows = (
+        await WarmupRun.filter(task_id__in=list(task_ids))
+        .annotate(runs=Count("id"))
+        .group_by("task_id", "status")
+        .values_list("task_id", "status", "runs")
+    )
+    for task_id, status, runs in rows:
+        counts[task_id][RunStatus(status)] = runs
+    return counts
+
+
+async def load_runs(
+    task_id: int,
+    live_steps: Mapping[int, str],
+    *,
+    only_failed: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[RunView, ...]:
+    """The task's runs in order (or its failed ones), from `offset`, at most `limit`."""
+    query = WarmupRun.filter(task_id=task_id)
+    if only_failed:
+        query = query.filter(status=RunStatus.failed)
+    query = query.order_by("id").offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    runs = await query.prefetch_related("profile")
+    return tuple(
+        RunView(
+            run_id=run.id,
+            profile=run.profile.name,
+            status=run.status,
+            attempts=run.attempts,
+            step=live_steps.get(run.id) if run.status == RunStatus.running else None,
+            failed_step=run.failed_step,
+            error=run.error,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+        )
+        for run in runs
+    )
+
+
+def _view(task: WarmupTask, counts: Counter[RunStatus], runs: tuple[RunView, ...]) -> TaskView:
     return TaskView(
         task_id=task.id,
         chat_id=task.chat_id,
@@ -66,20 +136,8 @@ async def load_task_view(task_id: int, live_steps: Mapping[int, str]) -> TaskVie
         created_at=task.created_at,
         started_at=task.started_at,
         finished_at=task.finished_at,
-        runs=tuple(
-            RunView(
-                run_id=run.id,
-                profile=run.profile.name,
-                status=run.status,
-                attempts=run.attempts,
-                step=live_steps.get(run.id) if run.status == RunStatus.running else None,
-                failed_step=run.failed_step,
-                error=run.error,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-            )
-            for run in runs
-        ),
+        counts=counts,
+        runs=runs,
     )
 
 
