@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 
@@ -132,6 +133,8 @@ class WarmupRun(Model):
         table = "warmup_run"
         ordering = ("id",)
         unique_together = (("task", "profile"),)
+        # /stats counts the runs that ended in a period, out of months of history.
+        indexes = (Index(fields=("finished_at",), name="warmup_run_finished_at"),)
 
 
 class Schedule(Model):
