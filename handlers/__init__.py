@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import catalog, export, fallback, help, schedules, sessions, tasks, warmup
+from handlers import catalog, export, fallback, help, schedules, sessions, stats, tasks, warmup
 
 
 def get_routers() -> list[Router]:
@@ -20,5 +20,6 @@ def get_routers() -> list[Router]:
         sessions.create_router(),
         schedules.create_router(),
         export.create_router(),
+        stats.create_router(),
         fallback.create_router(),
     ]

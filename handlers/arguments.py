@@ -76,15 +76,14 @@ MAX_DAYS = 3650
 _DAYS = re.compile(r"[0-9]{1,4}")
 
 
-def parse_days(text: str | None, default: int) -> int:
-    """`/export 7`: a whole number of days from 1 to MAX_DAYS; `default` when none."""
+def parse_days(text: str | None, default: int, most: int = MAX_DAYS) -> int:
+    """`/export 7`: a whole number of days from 1 to `most` (at most MAX_DAYS); `default`
+    when none."""
     value = (text or "").strip()
     if not value:
         return default
-    if not _DAYS.fullmatch(value) or not 1 <= int(value) <= MAX_DAYS:
-        raise ArgumentError(
-            _("give a number of days from 1 to {most}, like 7").format(most=MAX_DAYS)
-        )
+    if not _DAYS.fullmatch(value) or not 1 <= int(value) <= most:
+        raise ArgumentError(_("give a number of days from 1 to {most}, like 7").format(most=most))
     return int(value)
 
 

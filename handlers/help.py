@@ -22,6 +22,7 @@ def command_list() -> list[tuple[str, str]]:
         ("schedule", _("Schedule a warmup: /schedule <target> <scenario> <cron>")),
         ("schedules", _("This chat's schedules")),
         ("export", _("The runs of the last days as a CSV file: /export [days]")),
+        ("stats", _("The fleet's last days as a chart: /stats [days]")),
         ("help", _("How to use this bot")),
     ]
 
@@ -47,6 +48,8 @@ def help_text() -> str:
         "[jitter 5m] — a warmup that starts by itself (times in UTC)\n"
         "/schedules — schedules, with Pause, Resume and Delete\n"
         "/export [days] — the runs of the last 30 (or so many) days as a CSV file\n"
+        "/stats [days] — the whole fleet's runs of the last 14 (or so many) days as a chart: "
+        "runs per day, success rate, median run time, the steps that fail most\n"
         "\n"
         "The progress message of a task is edited as it runs. Each failed profile is reported "
         "with a screenshot and a Retry button."

@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 
@@ -132,9 +133,13 @@ class WarmupRun(Model):
         table = "warmup_run"
         ordering = ("id",)
         unique_together = (("task", "profile"),)
-        # A profile's latest run, found by one index seek whatever the history's length
-        # (/profiles reads it for every profile of the fleet).
-        indexes = (("profile_id", "id"),)
+        indexes = (
+            # A profile's latest run, found by one index seek whatever the history's
+            # length (/profiles reads it for every profile of the fleet).
+            Index(fields=("profile_id", "id"), name="warmup_run_profile_latest"),
+            # /stats counts the runs that ended in a period, out of months of history.
+            Index(fields=("finished_at",), name="warmup_run_finished_at"),
+        )
 
 
 class Schedule(Model):

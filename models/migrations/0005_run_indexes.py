@@ -10,6 +10,10 @@ class Migration(migrations.Migration):
     operations = [
         ops.AddIndex(
             model_name='WarmupRun',
-            index=Index(fields=['profile_id', 'id']),
+            index=Index(fields=['profile_id', 'id'], name='warmup_run_profile_latest'),
+        ),
+        ops.AddIndex(
+            model_name='WarmupRun',
+            index=Index(fields=['finished_at'], name='warmup_run_finished_at'),
         ),
     ]
