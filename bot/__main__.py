@@ -1,4 +1,5 @@
-"""`python -m bot`: run the bot until SIGINT or SIGTERM; `check` and `try` for operators."""
+"""`python -m bot`: run the bot until SIGINT or SIGTERM; `check`, `try` and `schema` for
+operators."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from bot.logs import configure_logging
 from bot.settings import SettingsError, load_settings
 from bot.trial import run_try
 from warmup.browser import BrowserNotFound
+from warmup.scenario import scenario_schema_text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "check":
         return run_check()
+    if arguments.command == "schema":
+        sys.stdout.buffer.write(scenario_schema_text().encode())
+        return 0
     if arguments.command == "worker":
         from bot.worker import run_worker  # taskiq and Redis: only workers need them here
 
@@ -48,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Take the runs the bot sends through BROKER_URL and play them here, "
         "MAX_CONCURRENCY at once, until SIGINT or SIGTERM. Shares DATABASE_URL with the bot; "
         "needs no BOT_TOKEN.",
+    )
+    commands.add_parser(
+        "schema",
+        help="print the JSON Schema of a scenario file",
+        description="Print the JSON Schema of a scenario file, for editors with a YAML language "
+        "server (scenarios/scenario.schema.json is this output). Needs no settings.",
     )
     play = commands.add_parser(
         "try",

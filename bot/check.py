@@ -22,7 +22,7 @@ def run_check() -> int:
     for error in report.errors:
         print(f"error: {error}")
     if report.errors:
-        print(f"{_count(len(report.errors), 'problem')} found")
+        print(f"{_count(len(report.errors) + report.unlisted, 'problem')} found")
         return 1
     names = f" ({', '.join(report.scenarios)})" if report.scenarios else ""
     print(

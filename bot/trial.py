@@ -14,7 +14,6 @@ its address is every scenario's default for `{demo_site}`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -95,7 +94,9 @@ async def _try(
                 (EXAMPLES_DIR, load_scenarios(EXAMPLES_DIR)),
             ],
         )
-        scenario = dataclasses.replace(scenario, vars=MappingProxyType({**extra, **scenario.vars}))
+        scenario = scenario.model_copy(
+            update={"vars": MappingProxyType({**extra, **scenario.vars})}
+        )
         profile, ad_hoc = _choose_profile(catalog, profile_name)
 
         events = EventBus()
@@ -161,7 +162,8 @@ def _find_scenario(
         if name in scenarios.valid:
             return scenarios.valid[name], folder
         if name in scenarios.invalid:
-            raise UsageError(f"scenario '{shown(name)}' is invalid: {scenarios.invalid[name]}")
+            problems = "".join(f"\n  {line}" for line in scenarios.invalid[name].lines())
+            raise UsageError(f"scenario '{shown(name)}' is invalid:{problems}")
     folders = " nor ".join(f"{_shown(folder)}/" for folder, _ in sources)
     available = sorted({known for _, scenarios in sources for known in scenarios.valid})
     raise UsageError(

@@ -180,7 +180,7 @@ async def show_scenarios(message: Message, catalog: Catalog) -> None:
         )
         lines.append(f"✅ <b>{html.quote(name)}</b>{about}")
     for name, error in sorted(scenarios.invalid.items()):
-        lines.append(f"❌ <b>{html.quote(name)}</b> — {html.quote(shorten(str(error), 300))}")
+        lines.append(f"❌ <b>{html.quote(name)}</b> — {html.quote(shorten(error.summary(), 300))}")
     await message.answer(fit(lines, MESSAGE_LIMIT))
 
 

@@ -128,6 +128,41 @@ def test_check_prints_every_problem_with_file_line_and_step(tmp_path: Path) -> N
         assert any(line.startswith(start) for line in lines), f"{start!r}{explain(result)}"
 
 
+def test_check_lists_every_problem_of_a_scenario_file(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "scenarios/three.yaml": (
+                "steps:\n"
+                "  - goto: https://example.org\n"
+                "  - wait: -1\n"
+                "  - clik: a.item\n"
+                "  - scroll: 1.5\n"
+            ),
+            "scenarios/many.yaml": "steps:\n" + "  - wait: -1\n" * 23,
+        },
+    )
+    result = run_cli(tmp_path, "check")
+    assert result.returncode == 1, explain(result)
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if "three.yaml" in line] == [
+        "error: scenarios/three.yaml, line 3: steps[1]: wait: expected a number from 0 to 3600,"
+        " or [min, max], got -1",
+        "error: scenarios/three.yaml, line 4: steps[2]: unknown action 'clik'; expected one of"
+        " goto, wait, scroll, click, type, press, expect, repeat",
+        "error: scenarios/three.yaml, line 5: steps[3]: scroll: expected a whole number from"
+        " -100000 to 100000, or [min, max], got 1.5",
+    ], explain(result)
+    many = [line for line in lines if "many.yaml" in line]
+    assert len(many) == 21, explain(result)
+    assert many[0] == (
+        "error: scenarios/many.yaml, line 2: steps[0]: wait: expected a number from 0 to 3600,"
+        " or [min, max], got -1"
+    )
+    assert many[-1] == "error: scenarios/many.yaml: and 3 more problems", explain(result)
+    assert lines[-1] == "26 problems found", explain(result)
+
+
 def test_check_reports_missing_variables_and_bad_seed_files(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -13,6 +13,14 @@ steps:
   - clik: "a.item"
 """
 
+TYPOS = """
+steps:
+  - goto: "{site}/feed"
+  - clik: "a.item"
+  - wait: -1
+    optionl: true
+"""
+
 NEEDS_HOME = """
 steps:
   - goto: "{home}/feed"
@@ -81,13 +89,18 @@ async def test_bad_warmup_arguments_say_what_was_wrong_and_what_would_be_right(
 async def test_scenarios_and_profiles_show_what_is_configured(start_bot: StartBot) -> None:
     harness = await start_bot(
         profiles=[{"name": "alice", "tags": ["eu"]}, "bob"],
-        scenarios={"smoke": SMOKE, "broken": INVALID},
+        scenarios={"smoke": SMOKE, "broken": INVALID, "typos": TYPOS},
     )
     chat = harness.chat
     await chat.send("/scenarios")
     reply = await chat.wait_for_reply()
     assert "✅ smoke — Open the feed, scroll, read a story" in reply.text
     assert "❌ broken — broken.yaml" in reply.text and "unknown action 'clik'" in reply.text
+    # A file with several mistakes: its first one, and how many more.
+    assert (
+        "❌ typos — typos.yaml, line 4: steps[1]: unknown action 'clik'; expected one of goto,"
+        " wait, scroll, click, type, press, expect, repeat (and 2 more problems)"
+    ) in reply.text
 
     await chat.send("/warmup alice smoke")
     progress = await chat.wait_for_reply()

@@ -19,6 +19,7 @@ from warmup.scenario import (
     GotoStep,
     LoggedInCheck,
     PressStep,
+    Problem,
     RepeatStep,
     Scenario,
     ScenarioError,
@@ -27,6 +28,7 @@ from warmup.scenario import (
     TypeStep,
     UnknownVariable,
     WaitStep,
+    iter_steps,
     load_scenario,
     load_scenarios,
     parse_scenario,
@@ -88,21 +90,29 @@ def test_every_action_is_parsed() -> None:
     assert scenario.description == "Read a feed"
     assert dict(scenario.vars) == {"home": "https://example.org"}
     assert scenario.steps == (
-        GotoStep("{home}/feed", path="steps[0]"),
-        WaitStep(Span(2.0, 2.0), path="steps[1]"),
-        ScrollStep(Span(-300, -300), path="steps[2]"),
-        ClickStep("a.item", path="steps[3]"),
-        TypeStep("#q", "news", path="steps[4]"),
-        PressStep("End", path="steps[5]"),
-        ExpectStep(selector="#feed", path="steps[6]"),
-        ExpectStep(text="Hello", path="steps[7]"),
-        ExpectStep(url="/feed", path="steps[8]"),
-        RepeatStep(
-            Span(3, 3),
-            (WaitStep(Span(1.0, 1.0), path="steps[9].repeat.steps[0]"),),
-            path="steps[9]",
-        ),
+        GotoStep(goto="{home}/feed"),
+        WaitStep(wait=2.0),
+        ScrollStep(scroll=-300),
+        ClickStep(click="a.item"),
+        TypeStep(type={"selector": "#q", "text": "news"}),
+        PressStep(press="End"),
+        ExpectStep(expect={"selector": "#feed"}),
+        ExpectStep(expect={"text": "Hello"}),
+        ExpectStep(expect={"url": "/feed"}),
+        RepeatStep(repeat=3, steps=[{"wait": 1}]),
     )
+    steps = scenario.steps
+    assert (steps[1].seconds, steps[2].pixels) == (Span(2.0, 2.0), Span(-300, -300))
+    assert (steps[4].selector, steps[4].text, steps[6].selector, steps[8].url) == (
+        "#q",
+        "news",
+        "#feed",
+        "/feed",
+    )
+    assert [step.path for step in iter_steps(scenario.steps)] == [
+        *(f"steps[{index}]" for index in range(10)),
+        "steps[9].repeat.steps[0]",
+    ]
 
 
 def test_labels_are_short_descriptions() -> None:
@@ -173,9 +183,7 @@ def test_modifiers() -> None:
     (step,) = parse_steps(
         {"click": "a.item", "probability": 0.3, "optional": True, "timeout": 10}
     ).steps
-    assert step == ClickStep(
-        "a.item", path="steps[0]", timeout=10.0, optional=True, probability=0.3
-    )
+    assert step == ClickStep(click="a.item", timeout=10.0, optional=True, probability=0.3)
     (plain,) = parse_steps({"click": "a.item"}).steps
     assert (plain.timeout, plain.optional, plain.probability) == (None, False, 1.0)
 
@@ -260,8 +268,73 @@ def test_bad_var_value_is_refused() -> None:
 def test_error_message_format() -> None:
     error = ScenarioError("browse.yaml", "unknown action 'clik'", path="steps[2]")
     assert str(error) == "browse.yaml: steps[2]: unknown action 'clik'"
+    assert error.problems == (Problem("steps[2]", "unknown action 'clik'"),)
     error = ScenarioError("browse.yaml", "empty", line=4)
     assert str(error) == "browse.yaml, line 4: empty"
+    assert error.summary() == "browse.yaml, line 4: empty"
+    error = ScenarioError(
+        "browse.yaml", problems=[Problem("steps[0]", "first", 3), Problem(None, "second")]
+    )
+    assert str(error) == "browse.yaml, line 3: steps[0]: first\nbrowse.yaml: second"
+    assert (error.path, error.reason, error.line) == ("steps[0]", "first", 3)
+    assert error.summary() == "browse.yaml, line 3: steps[0]: first (and 1 more problem)"
+    assert error.lines("scenarios/browse.yaml")[1] == "scenarios/browse.yaml: second"
+
+
+def test_every_problem_of_a_file_is_reported_in_line_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "browse.yaml",
+        "steps:\n"
+        "  - goto: https://x\n"
+        "  - wait: -1\n"
+        "    optionl: true\n"
+        "  - repeat: 2\n"
+        "    steps:\n"
+        "      - clik: a.item\n"
+        "vars: {home: [1]}\n",
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    error = caught.value
+    assert str(error).splitlines() == [
+        "browse.yaml, line 3: steps[1]: wait: expected a number from 0 to 3600, or [min, max],"
+        " got -1",
+        "browse.yaml, line 4: steps[1]: unknown modifier 'optionl'; expected timeout, optional,"
+        " probability",
+        f"browse.yaml, line 7: steps[2].repeat.steps[0]: unknown action 'clik'; "
+        f"expected one of {ACTION_LIST}",
+        "browse.yaml, line 8: vars.home: expected a string or a number, got a list",
+    ]
+    assert [problem.line for problem in error.problems] == [3, 4, 7, 8]
+    assert (error.path, error.line) == ("steps[1]", 3)
+    assert error.reason.startswith("wait: expected a number")
+    assert error.count == 4
+    assert error.summary().endswith("got -1 (and 3 more problems)")
+
+
+def test_problems_past_twenty_are_counted_not_listed() -> None:
+    error = step_error(*[{"wait": -1}] * 25)
+    assert error.count == 25
+    assert len(error.problems) == 21
+    assert [problem.path for problem in error.problems[:20]] == [
+        f"steps[{index}]" for index in range(20)
+    ]
+    assert error.problems[-1] == Problem(None, "and 5 more problems")
+    assert str(error).splitlines()[-1] == "browse.yaml: and 5 more problems"
+    assert error.summary().endswith("(and 24 more problems)")
+
+
+def test_a_step_with_several_mistakes_reports_each() -> None:
+    error = step_error({"type": {"x": 1}, "timeout": "10", "probability": 2})
+    assert [(problem.path, problem.reason) for problem in error.problems] == [
+        ("steps[0]", "timeout: expected a number of seconds above 0 and at most 3600, got the"
+         " string '10'"),
+        ("steps[0]", "probability: expected a number from 0 to 1, got 2"),
+        ("steps[0]", "type: missing 'selector'"),
+        ("steps[0]", "type: missing 'text'"),
+        ("steps[0]", "type: unknown key 'x'; expected selector, text"),
+    ]  # fmt: skip
 
 
 def test_unknown_action_in_a_nested_step() -> None:
@@ -375,7 +448,7 @@ def test_empty_repeat_steps_have_their_path() -> None:
 )
 def test_top_level_errors(data: object, path: str | None, reason: str) -> None:
     error = error_of(data)
-    assert (error.path, error.reason) == (path, reason)
+    assert (path, reason) in [(problem.path, problem.reason) for problem in error.problems]
 
 
 def nested(depth: int) -> dict[str, Any]:
@@ -553,8 +626,9 @@ def test_arbitrary_data_gives_a_scenario_or_a_scenario_error(data: object) -> No
     try:
         result = parse(data)
     except ScenarioError as error:
-        assert str(error).startswith("browse.yaml")
-        assert "\n" not in str(error)
+        lines = str(error).splitlines()
+        assert len(lines) == len(error.problems) >= 1
+        assert all(line.startswith("browse.yaml: ") for line in lines)
     else:
         assert isinstance(result, Scenario)
 

@@ -112,7 +112,7 @@ class Catalog:
         if name in self.scenarios.invalid:
             raise ScenarioChoiceError(
                 _("scenario '{name}' is invalid: {error}").format(
-                    name=name, error=self.scenarios.invalid[name]
+                    name=name, error=self.scenarios.invalid[name].summary()
                 )
             )
         available = ", ".join(sorted(valid)) or _("none")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from warmup.i18n import _
 from warmup.profiles import ProfileConfig, ProfilesError, load_profiles
-from warmup.scenario import RESERVED_VARIABLES, Scenario, ScenarioError, load_scenarios
+from warmup.scenario import RESERVED_VARIABLES, Scenario, load_scenarios
 from warmup.state_store import UnusableState, _read_state
 
 
@@ -47,6 +47,9 @@ def seed_problem(path: Path) -> str | None:
 @dataclass
 class CheckReport:
     errors: list[str] = field(default_factory=list)
+    """One line per problem (a scenario file with many ends with a line counting the rest)."""
+    unlisted: int = 0
+    """Problems counted on such a line rather than listed."""
     warnings: list[str] = field(default_factory=list)
     profiles: int = 0
     scenarios: list[str] = field(default_factory=list)
@@ -81,7 +84,9 @@ def check_configuration(profiles_file: Path, scenarios_dir: Path) -> CheckReport
         report.warnings.append(f"{scenarios_dir}: no such folder, so no scenarios")
         return report
     catalog = load_scenarios(scenarios_dir)
-    report.errors.extend(_located(scenarios_dir, error) for error in catalog.invalid.values())
+    for error in catalog.invalid.values():
+        report.errors.extend(error.lines(str(scenarios_dir / error.source)))
+        report.unlisted += error.count - len(error.problems)
     for name, scenario in sorted(catalog.valid.items()):
         report.scenarios.append(name)
         for problem in missing_variables(scenario, profiles.values()):
@@ -89,14 +94,6 @@ def check_configuration(profiles_file: Path, scenarios_dir: Path) -> CheckReport
     if not catalog.valid and not catalog.invalid:
         report.warnings.append(f"{scenarios_dir}: no scenario files (*.yaml) yet")
     return report
-
-
-def _located(directory: Path, error: ScenarioError) -> str:
-    """The error as `/scenarios` shows it, with the file's folder in front of its name."""
-    where = str(directory / error.source)
-    if error.line is not None:
-        where += f", line {error.line}"
-    return ": ".join(part for part in (where, error.path, error.reason) if part)
 
 
 def _scenario_file(directory: Path, name: str) -> Path:

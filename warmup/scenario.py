@@ -1,27 +1,51 @@
-"""The scenario language: parse and validate YAML scenarios into frozen dataclasses.
+"""The scenario language: one pydantic model that validates the YAML, is played, and
+gives the JSON Schema editors use.
 
-A scenario file is refused whole at its first problem, with the file name, the
-step's path (``steps[2].repeat.steps[0]``), the reason and, when known, the
-line. Nothing here touches a browser; :mod:`warmup.player` plays the result.
+The models below are both the language and the runtime objects (frozen): their fields
+are the YAML keys (`GotoStep.url` is read from `goto:`), their validators hold the rules
+a JSON Schema cannot say (templates, nesting, the file name). A file with mistakes is
+refused whole with every problem (up to MAX_PROBLEMS), each with the step's path
+(``steps[2].repeat.steps[0]``), the reason in the project's words
+(:mod:`warmup.scenario_problems`) and, when YAML gives it, the line. Nothing here touches
+a browser; :mod:`warmup.player` plays the result.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, Union, get_args
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
+from warmup.scenario_problems import AT_STEP, RANGE_TAG, TEXT, Vocabulary, problems_of, refusal
+from warmup.scenario_problems import Problem as Problem  # the errors' parts, for callers
+from warmup.scenario_problems import ScenarioError as ScenarioError
 from warmup.yaml_keys import key_lines, load_fast_first, on_libyaml
 
-ACTIONS = ("goto", "wait", "scroll", "click", "type", "press", "expect", "repeat")
-MODIFIERS = ("timeout", "optional", "probability")
 TOP_LEVEL_KEYS = ("name", "description", "vars", "steps")
 RESERVED_VARIABLES = frozenset({"profile"})
 
@@ -33,37 +57,17 @@ MAX_WAIT_SECONDS = 3600
 MAX_TIMEOUT_SECONDS = 3600
 MAX_SCROLL_PIXELS = 100_000
 LOGGED_IN_KEY = "logged_in"
-LOGGED_IN_KINDS = ("selector", "url")
 LOGGED_IN_TIMEOUT_SECONDS = 10.0
 SCENARIO_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SCHEMA_TITLE = "warmup-bot scenario"
 
 _DASH = "\u2013"  # en dash: "wait 2<dash>5 s"
 _TIMES = "\u00d7"  # multiplication sign: "repeat 3<dash>6<times>"
 _LABEL_TEXT_MAX = 60
 # "{{" and "}}" are literal braces; "{name}" is a placeholder; any other brace is an error.
 _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ScenarioError(Exception):
-    """A scenario file that cannot be used, with where and why."""
-
-    def __init__(
-        self, source: str, reason: str, *, path: str | None = None, line: int | None = None
-    ) -> None:
-        self.source = source
-        self.path = path
-        self.reason = reason
-        self.line = line
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}, line {self.line}"
-        if self.path:
-            return f"{where}: {self.path}: {self.reason}"
-        return f"{where}: {self.reason}"
+_NUMBER = "number"
+"""The tag of a span's plain form (RANGE_TAG: its [min, max] form) in error locations."""
 
 
 class UnknownVariable(KeyError):
@@ -77,222 +81,10 @@ class UnknownVariable(KeyError):
         return f"unknown variable {{{self.name}}}"
 
 
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True)
-class Span:
-    """A number, or a ``[low, high]`` range to pick from at random.
-
-    Spans of ints (``repeat``, ``scroll``) pick with ``randint``; spans of floats
-    (``wait``) pick with ``uniform``. A plain number has ``low == high``.
-    """
-
-    low: float
-    high: float
-
-    def __post_init__(self) -> None:
-        if self.low > self.high:
-            raise ValueError(f"Span low {self.low} is above high {self.high}")
-
-    def pick(self, rng: random.Random) -> float:
-        if self.low == self.high:
-            return self.low
-        if isinstance(self.low, int) and isinstance(self.high, int):
-            return rng.randint(self.low, self.high)
-        return rng.uniform(self.low, self.high)
-
-    def __str__(self) -> str:
-        if self.low == self.high:
-            return f"{self.low:g}"
-        return f"{self.low:g}{_DASH}{self.high:g}"
-
-
 def _short(text: str) -> str:
     if len(text) <= _LABEL_TEXT_MAX:
         return text
     return text[: _LABEL_TEXT_MAX - 1] + "\u2026"
-
-
-# --------------------------------------------------------------------------- steps
-
-
-@dataclass(frozen=True, kw_only=True)
-class StepBase:
-    """What every step has: where it is in the file and its modifiers."""
-
-    path: str
-    timeout: float | None = None
-    optional: bool = False
-    probability: float = 1.0
-
-    def templates(self) -> tuple[str, ...]:
-        """The step's own strings that may hold ``{var}`` placeholders."""
-        return ()
-
-
-@dataclass(frozen=True)
-class GotoStep(StepBase):
-    url: str
-
-    @property
-    def label(self) -> str:
-        return f"goto {_short(self.url)}"
-
-    def templates(self) -> tuple[str, ...]:
-        return (self.url,)
-
-
-@dataclass(frozen=True)
-class WaitStep(StepBase):
-    seconds: Span
-
-    @property
-    def label(self) -> str:
-        return f"wait {self.seconds} s"
-
-
-@dataclass(frozen=True)
-class ScrollStep(StepBase):
-    pixels: Span
-
-    @property
-    def label(self) -> str:
-        return f"scroll {self.pixels} px"
-
-
-@dataclass(frozen=True)
-class ClickStep(StepBase):
-    selector: str
-
-    @property
-    def label(self) -> str:
-        return f"click {_short(self.selector)}"
-
-    def templates(self) -> tuple[str, ...]:
-        return (self.selector,)
-
-
-@dataclass(frozen=True)
-class TypeStep(StepBase):
-    selector: str
-    text: str
-
-    @property
-    def label(self) -> str:
-        return f"type into {_short(self.selector)}"
-
-    def templates(self) -> tuple[str, ...]:
-        return (self.selector, self.text)
-
-
-@dataclass(frozen=True)
-class PressStep(StepBase):
-    key: str
-
-    @property
-    def label(self) -> str:
-        return f"press {_short(self.key)}"
-
-    def templates(self) -> tuple[str, ...]:
-        return (self.key,)
-
-
-@dataclass(frozen=True)
-class ExpectStep(StepBase):
-    """Wait for a visible selector, a visible text, or a URL containing a substring."""
-
-    selector: str | None = None
-    text: str | None = None
-    url: str | None = None
-
-    def __post_init__(self) -> None:
-        given = [value for value in (self.selector, self.text, self.url) if value is not None]
-        if len(given) != 1:
-            raise ValueError("ExpectStep takes exactly one of selector, text, url")
-
-    @property
-    def label(self) -> str:
-        if self.selector is not None:
-            return f"expect {_short(self.selector)}"
-        if self.text is not None:
-            return f"expect text {_short(self.text)!r}"
-        return f"expect url {_short(self.url or '')!r}"
-
-    def templates(self) -> tuple[str, ...]:
-        return tuple(value for value in (self.selector, self.text, self.url) if value is not None)
-
-
-@dataclass(frozen=True)
-class RepeatStep(StepBase):
-    times: Span
-    steps: tuple[Step, ...]
-
-    @property
-    def label(self) -> str:
-        return f"repeat {self.times}{_TIMES}"
-
-
-Step = GotoStep | WaitStep | ScrollStep | ClickStep | TypeStep | PressStep | ExpectStep | RepeatStep
-
-
-@dataclass(frozen=True)
-class LoggedInCheck:
-    """The scenario's ``logged_in`` check: how a page of the site shows a live session.
-
-    Exactly one of ``selector`` (must become visible) and ``url`` (the page's URL must
-    contain it), both within ``timeout`` seconds. The player runs it once, right after
-    the run's first goto step completes; failing it means the session has expired.
-    """
-
-    selector: str | None = None
-    url: str | None = None
-    timeout: float = LOGGED_IN_TIMEOUT_SECONDS
-    path: str = LOGGED_IN_KEY
-
-    def __post_init__(self) -> None:
-        if (self.selector is None) == (self.url is None):
-            raise ValueError("LoggedInCheck takes exactly one of selector, url")
-
-    @property
-    def label(self) -> str:
-        if self.selector is not None:
-            return f"expect {_short(self.selector)}"
-        return f"expect url {_short(self.url or '')!r}"
-
-    def templates(self) -> tuple[str, ...]:
-        return tuple(value for value in (self.selector, self.url) if value is not None)
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
-    vars: Mapping[str, str]
-    steps: tuple[Step, ...]
-    logged_in: LoggedInCheck | None = None
-    text: str = field(default="", compare=False, repr=False)
-    """The YAML it was read from: a worker on another machine parses the same text."""
-
-    def variables_used(self) -> set[str]:
-        """Every ``{var}`` name used by any step, nested ones included, and by ``logged_in``."""
-        names: set[str] = set()
-        templates = [template for step in iter_steps(self.steps) for template in step.templates()]
-        if self.logged_in is not None:
-            templates.extend(self.logged_in.templates())
-        for template in templates:
-            names.update(template_variables(template))
-        return names
-
-
-def iter_steps(steps: tuple[Step, ...]) -> list[Step]:
-    """All steps in file order, the steps inside a repeat after the repeat itself."""
-    found: list[Step] = []
-    for step in steps:
-        found.append(step)
-        if isinstance(step, RepeatStep):
-            found.extend(iter_steps(step.steps))
-    return found
 
 
 # --------------------------------------------------------------------------- templates
@@ -348,6 +140,593 @@ def substitute(template: str, variables: Mapping[str, str]) -> str:
     return "".join(pieces)
 
 
+def _checked_template(value: str) -> str:
+    try:
+        _template_parts(value)
+    except ValueError as error:
+        raise refusal("template", str(error)) from None
+    return value
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Span:
+    """A number, or a ``[low, high]`` range to pick from at random.
+
+    Spans of ints (``repeat``, ``scroll``) pick with ``randint``; spans of floats
+    (``wait``) pick with ``uniform``. A plain number has ``low == high``.
+    """
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError(f"Span low {self.low} is above high {self.high}")
+
+    def pick(self, rng: random.Random) -> float:
+        if self.low == self.high:
+            return self.low
+        if isinstance(self.low, int) and isinstance(self.high, int):
+            return rng.randint(self.low, self.high)
+        return rng.uniform(self.low, self.high)
+
+    def __str__(self) -> str:
+        if self.low == self.high:
+            return f"{self.low:g}"
+        return f"{self.low:g}{_DASH}{self.high:g}"
+
+
+def _number_or_range(value: object) -> str:
+    return RANGE_TAG if isinstance(value, list) else _NUMBER
+
+
+@dataclass(frozen=True)
+class SpanOf:
+    """How a field reads its Span: a number from `low` to `high` (whole numbers only when
+    `whole`), or a ``[min, max]`` list of two of them. Written as ``Annotated[Span,
+    SpanOf(...)]``: pydantic checks both forms and the JSON Schema shows both."""
+
+    low: int
+    high: int
+    whole: bool
+
+    @property
+    def expected(self) -> str:
+        number = "a whole number" if self.whole else "a number"
+        return f"{number} from {self.low} to {self.high}, or [min, max]"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        number = Annotated[int if self.whole else float, Field(ge=self.low, le=self.high)]
+        pair = Annotated[list[number], Field(min_length=2, max_length=2)]
+        either = Annotated[
+            Annotated[number, Tag(_NUMBER)] | Annotated[pair, Tag(RANGE_TAG)],
+            Discriminator(_number_or_range),
+        ]
+        return core_schema.no_info_after_validator_function(
+            self._span, handler.generate_schema(either)
+        )
+
+    def _span(self, value: float | list[float]) -> Span:
+        low, high = (value, value) if not isinstance(value, list) else value
+        if low > high:
+            raise refusal("range_order", f"range [{low:g}, {high:g}] has min above max")
+        if self.whole:
+            return Span(low, high)
+        return Span(float(low), float(high))
+
+
+WAIT_SPAN = SpanOf(0, MAX_WAIT_SECONDS, whole=False)
+SCROLL_SPAN = SpanOf(-MAX_SCROLL_PIXELS, MAX_SCROLL_PIXELS, whole=True)
+REPEAT_SPAN = SpanOf(0, MAX_REPEAT, whole=True)
+
+
+# --------------------------------------------------------------------------- the models
+
+T = TypeVar("T")
+
+
+if TYPE_CHECKING:
+    Omittable = Annotated[T | None, "may be left out"]
+else:
+    Omittable = Annotated[T, "may be left out"]
+"""A key that may be left out (its default is None) but not written empty: pydantic checks
+the value as a T, so `timeout:` with nothing after it is refused, while code sees T | None
+(and the JSON Schema says T)."""
+
+Template = Annotated[str, Field(min_length=1), AfterValidator(_checked_template)]
+"""A non-empty string that may hold ``{var}`` placeholders (``{{``, ``}}``: literal braces)."""
+
+Seconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)]
+
+
+@dataclass
+class _Reading:
+    """What the validation of one file keeps track of (pydantic's validation context)."""
+
+    name: str
+    steps: int = 0
+    depth: int = 0
+
+
+def _reading(info: ValidationInfo) -> _Reading | None:
+    return info.context if isinstance(info.context, _Reading) else None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+    )
+
+
+class StepBase(_Model):
+    """What every step has: its modifiers, and where it is in the file."""
+
+    # The path is set once the whole file is read, in a slot: a pydantic private attribute
+    # would cost a few microseconds per step to set up, more than validating the step. (A
+    # copy, with model_copy, has no path.)
+    __slots__ = ("_path",)
+
+    timeout: Omittable[Seconds] = None
+    """Seconds this step may take (default: the bot's step timeout)."""
+    optional: bool = False
+    """true: a failure of this step is logged and the run goes on."""
+    probability: Annotated[float, Field(ge=0, le=1)] = 1.0
+    """The chance to do this step (0 to 1); otherwise it is skipped."""
+
+    @property
+    def path(self) -> str:
+        """Where the step is in its file: ``steps[2].repeat.steps[0]`` ("" until placed)."""
+        return getattr(self, "_path", "")
+
+    def templates(self) -> tuple[str, ...]:
+        """The step's own strings that may hold ``{var}`` placeholders."""
+        return ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count(cls, data: Any, info: ValidationInfo) -> Any:
+        reading = _reading(info)
+        if reading is not None:
+            reading.steps += 1
+            if reading.steps == MAX_STEPS + 1:
+                raise refusal("too_many_steps", f"too many steps: at most {MAX_STEPS} in a file")
+        return data
+
+
+MODIFIERS = tuple(StepBase.model_fields)
+
+
+class GotoStep(StepBase):
+    """Open a page; an HTTP error (400 and above) fails the step."""
+
+    url: Template = Field(alias="goto")
+    """The address to open, e.g. "{home}/feed"."""
+
+    @property
+    def label(self) -> str:
+        return f"goto {_short(self.url)}"
+
+    def templates(self) -> tuple[str, ...]:
+        return (self.url,)
+
+
+class WaitStep(StepBase):
+    """Wait a number of seconds, or a random number within [min, max]."""
+
+    seconds: Annotated[Span, WAIT_SPAN] = Field(alias="wait")
+    """Seconds: a number, or [min, max] chosen at random each time."""
+
+    @property
+    def label(self) -> str:
+        return f"wait {self.seconds} s"
+
+
+class ScrollStep(StepBase):
+    """Scroll the page down (negative: up) by a number of pixels."""
+
+    pixels: Annotated[Span, SCROLL_SPAN] = Field(alias="scroll")
+    """Pixels: a whole number, or [min, max] chosen at random each time."""
+
+    @property
+    def label(self) -> str:
+        return f"scroll {self.pixels} px"
+
+
+class ClickStep(StepBase):
+    """Click the first element matching a CSS selector."""
+
+    selector: Template = Field(alias="click")
+    """A CSS selector, e.g. "a.item"."""
+
+    @property
+    def label(self) -> str:
+        return f"click {_short(self.selector)}"
+
+    def templates(self) -> tuple[str, ...]:
+        return (self.selector,)
+
+
+class TypeTarget(_Model):
+    """Where to type, and what."""
+
+    selector: Template
+    """The CSS selector of the field."""
+    text: Template
+    """The text, typed key by key."""
+
+
+class TypeStep(StepBase):
+    """Type a text key by key into a field: {selector: "#q", text: "news"}."""
+
+    target: TypeTarget = Field(alias="type")
+    """{selector: …, text: …}"""
+
+    @property
+    def selector(self) -> str:
+        return self.target.selector
+
+    @property
+    def text(self) -> str:
+        return self.target.text
+
+    @property
+    def label(self) -> str:
+        return f"type into {_short(self.selector)}"
+
+    def templates(self) -> tuple[str, ...]:
+        return (self.selector, self.text)
+
+
+class PressStep(StepBase):
+    """Press a key: Enter, End, PageDown, ArrowDown…"""
+
+    key: Template = Field(alias="press")
+    """A key name, as Playwright names them: Enter, End, PageDown, ArrowDown…"""
+
+    @property
+    def label(self) -> str:
+        return f"press {_short(self.key)}"
+
+    def templates(self) -> tuple[str, ...]:
+        return (self.key,)
+
+
+class ExpectTarget(_Model):
+    """Exactly one of: a selector that must become visible, a text that must become visible,
+    a part of the address."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    selector: Omittable[Template] = None
+    """A CSS selector that must become visible."""
+    text: Omittable[Template] = None
+    """A text that must become visible on the page."""
+    url: Omittable[Template] = None
+    """A text the page's address must contain."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ExpectTarget:
+        if sum(value is not None for value in (self.selector, self.text, self.url)) != 1:
+            raise refusal("exactly_one", "give exactly one of selector, text, url")
+        return self
+
+
+def _selector_form(value: object) -> object:
+    """`expect: "#feed"` is short for `expect: {selector: "#feed"}`."""
+    return {"selector": value} if isinstance(value, str) else value
+
+
+class ExpectStep(StepBase):
+    """Wait for a visible selector, a visible text, or an address containing a text."""
+
+    target: Annotated[
+        ExpectTarget,
+        BeforeValidator(_selector_form, json_schema_input_type=Template | ExpectTarget),
+    ] = Field(alias="expect")
+    """A CSS selector that must become visible, or {text: …} or {url: …}."""
+
+    @property
+    def selector(self) -> str | None:
+        return self.target.selector
+
+    @property
+    def text(self) -> str | None:
+        return self.target.text
+
+    @property
+    def url(self) -> str | None:
+        return self.target.url
+
+    @property
+    def label(self) -> str:
+        if self.selector is not None:
+            return f"expect {_short(self.selector)}"
+        if self.text is not None:
+            return f"expect text {_short(self.text)!r}"
+        return f"expect url {_short(self.url or '')!r}"
+
+    def templates(self) -> tuple[str, ...]:
+        return tuple(value for value in (self.selector, self.text, self.url) if value is not None)
+
+
+class RepeatStep(StepBase):
+    """Play the steps below a number of times, or a random number within [min, max]."""
+
+    times: Annotated[Span, REPEAT_SPAN] = Field(alias="repeat")
+    """How many times: a whole number, or [min, max] chosen at random."""
+    steps: Steps
+    """The steps to repeat (a non-empty list)."""
+
+    @property
+    def label(self) -> str:
+        return f"repeat {self.times}{_TIMES}"
+
+    @field_validator("steps", mode="wrap")
+    @classmethod
+    def _nest(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        reading = _reading(info)
+        if reading is None:
+            return handler(value)
+        if reading.depth + 1 > MAX_DEPTH:
+            reason = f"repeat nested too deeply: at most {MAX_DEPTH} levels"
+            raise refusal("too_deep", reason, at=AT_STEP)
+        reading.depth += 1
+        try:
+            return handler(value)
+        finally:
+            reading.depth -= 1
+
+
+Step = GotoStep | WaitStep | ScrollStep | ClickStep | TypeStep | PressStep | ExpectStep | RepeatStep
+STEP_TYPES: tuple[type[StepBase], ...] = get_args(Step)
+
+
+def _action_key(step_type: type[StepBase]) -> str:
+    """The YAML key of a step type's action: its first field after the modifiers."""
+    own = list(step_type.model_fields.values())[len(StepBase.model_fields)]
+    assert own.alias is not None
+    return own.alias
+
+
+ACTIONS = tuple(_action_key(step_type) for step_type in STEP_TYPES)
+_ACTION_KEYS = frozenset(ACTIONS)
+
+
+def _action_of(value: object) -> str | None:
+    """The step type to validate a step with: its one action key; None when it has none
+    or several (the error then names what it found)."""
+    if not isinstance(value, dict):
+        return None
+    found = _ACTION_KEYS.intersection(value)
+    return next(iter(found)) if len(found) == 1 else None
+
+
+_TaggedStep = Annotated[
+    Union[tuple(Annotated[kind, Tag(_action_key(kind))] for kind in STEP_TYPES)],  # noqa: UP007
+    Discriminator(_action_of),
+]
+"""A step, validated as the step type its action names (pydantic's tag: the action)."""
+
+
+def _as_tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+Steps = Annotated[tuple[_TaggedStep, ...], Field(min_length=1), BeforeValidator(_as_tuple)]
+"""A YAML list of steps, kept as a tuple."""
+RepeatStep.model_rebuild()
+
+
+class LoggedInCheck(_Model):
+    """How a page of the site shows a live session: exactly one of a selector that must
+    become visible and a text the address must contain. Checked once, right after the
+    run's first goto step; failing it means the profile's session has expired."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["selector"]}, {"required": ["url"]}]}
+    )
+
+    selector: Omittable[Template] = None
+    """A CSS selector that only a logged-in page shows."""
+    url: Omittable[Template] = None
+    """A text the address of a logged-in page contains."""
+    timeout: Seconds = LOGGED_IN_TIMEOUT_SECONDS
+    """Seconds to wait for it."""
+
+    path: ClassVar[str] = LOGGED_IN_KEY
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LoggedInCheck:
+        if (self.selector is None) == (self.url is None):
+            raise refusal("exactly_one", "give exactly one of selector, url")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.selector is not None:
+            return f"expect {_short(self.selector)}"
+        return f"expect url {_short(self.url or '')!r}"
+
+    def templates(self) -> tuple[str, ...]:
+        return tuple(value for value in (self.selector, self.url) if value is not None)
+
+
+def _variable_name(name: str) -> str:
+    if not name.isidentifier():
+        raise refusal("variable_name", "not an identifier")
+    if name in RESERVED_VARIABLES:
+        raise refusal("reserved", f"{name!r} is reserved: it is always the profile's name")
+    return name
+
+
+def _as_text(value: str | int | float) -> str:
+    try:
+        return str(value)
+    except ValueError:  # an int too long to print
+        raise refusal("too_large", "number too large") from None
+
+
+def _none_is_empty(value: object) -> object:
+    return {} if value is None else value
+
+
+VariableName = Annotated[str, AfterValidator(_variable_name)]
+VariableValue = Annotated[str | int | float, AfterValidator(_as_text)]
+Variables = Mapping[VariableName, VariableValue]
+
+
+class Scenario(_Model):
+    """A warmup-bot scenario: the steps a browser plays for one profile. The file name is
+    the scenario's name. Every step is a mapping with exactly one action (goto, wait, scroll,
+    click, type, press, expect, repeat) and the optional modifiers timeout, optional and
+    probability. Strings may use {var} from vars and from the profile's vars, and {profile}
+    for the profile's name; write {{ and }} for literal braces."""
+
+    model_config = ConfigDict(title=SCHEMA_TITLE)
+
+    name: str = ""
+    """The scenario's name: it must be the file name without .yaml, so it may be left out."""
+    description: str = ""
+    """What the scenario does, shown by /scenarios."""
+    vars: Annotated[
+        Variables,
+        BeforeValidator(_none_is_empty, json_schema_input_type=Variables | None),
+        AfterValidator(MappingProxyType),
+    ] = Field(default_factory=lambda: MappingProxyType({}))
+    """Defaults for {var} placeholders (a profile's own vars win): names of letters, digits
+    and _, values strings or numbers. {profile} is always the profile's name."""
+    steps: Steps
+    """The steps, played in order (a non-empty list)."""
+    logged_in: Omittable[LoggedInCheck] = None
+    """{selector: …} or {url: …}: how a page shows a live session, checked after the first
+    goto step."""
+
+    _text: str = PrivateAttr(default="")
+
+    @property
+    def text(self) -> str:
+        """The YAML it was read from: a worker on another machine parses the same text."""
+        return self._text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_after_file(cls, data: Any, info: ValidationInfo) -> Any:
+        reading = _reading(info)
+        if reading is not None and isinstance(data, dict) and "name" not in data:
+            return {**data, "name": reading.name}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, name: str, info: ValidationInfo) -> str:
+        reading = _reading(info)
+        if reading is not None and name != reading.name:
+            reason = (
+                f"{_short(name)!r} does not match the file name; "
+                f"write {reading.name!r} or leave it out"
+            )
+            raise refusal("name", reason)
+        return name
+
+    @field_validator("logged_in")
+    @classmethod
+    def _after_a_goto(cls, check: LoggedInCheck | None, info: ValidationInfo) -> Any:
+        steps = info.data.get("steps")  # absent when the steps were refused
+        if check is None or steps is None:
+            return check
+        if not any(isinstance(step, GotoStep) for step in iter_steps(steps)):
+            reason = "the check runs after the first goto step, and this scenario has none"
+            raise refusal("no_goto", reason)
+        return check
+
+    @model_validator(mode="after")
+    def _place_steps(self) -> Scenario:
+        _place(self.steps, "steps")
+        return self
+
+    def variables_used(self) -> set[str]:
+        """Every ``{var}`` name used by any step, nested ones included, and by ``logged_in``."""
+        names: set[str] = set()
+        templates = [template for step in iter_steps(self.steps) for template in step.templates()]
+        if self.logged_in is not None:
+            templates.extend(self.logged_in.templates())
+        for template in templates:
+            names.update(template_variables(template))
+        return names
+
+
+def _place(steps: tuple[Step, ...], prefix: str) -> None:
+    """Give each step its path."""
+    for index, step in enumerate(steps):
+        path = f"{prefix}[{index}]"
+        object.__setattr__(step, "_path", path)
+        if isinstance(step, RepeatStep):
+            _place(step.steps, f"{path}.repeat.steps")
+
+
+def iter_steps(steps: tuple[Step, ...]) -> list[Step]:
+    """All steps in file order, the steps inside a repeat after the repeat itself."""
+    found: list[Step] = []
+    for step in steps:
+        found.append(step)
+        if isinstance(step, RepeatStep):
+            found.extend(iter_steps(step.steps))
+    return found
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    """Plain JSON Schema for editors (a YAML language server): the dialect named, no titles
+    made up from field names, and no empty defaults (`name` defaults to the file name)."""
+
+    def generate(self, schema: CoreSchema, mode: Any = "validation") -> JsonSchemaValue:
+        return {"$schema": self.schema_dialect, **_one_line(super().generate(schema, mode))}
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if json_schema.get("default", 0) in (None, "", {}):
+            del json_schema["default"]
+        return json_schema
+
+
+def _one_line(schema: Any) -> Any:
+    """The schema with each description on one line (docstrings are wrapped)."""
+    if isinstance(schema, dict):
+        return {
+            key: " ".join(value.split())
+            if key == "description" and isinstance(value, str)
+            else _one_line(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_one_line(item) for item in schema]
+    return schema
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file."""
+    return Scenario.model_json_schema(schema_generator=_SchemaGenerator)
+
+
+def scenario_schema_text() -> str:
+    """The JSON Schema as `python -m bot schema` prints it and scenarios/ ships it."""
+    return json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
 # --------------------------------------------------------------------------- YAML with lines
 
 
@@ -359,7 +738,10 @@ class _YamlDict(dict):  # type: ignore[type-arg]
 
 
 class _YamlList(list):  # type: ignore[type-arg]
+    """A list loaded from YAML that remembers its line and its items' lines."""
+
     line: int | None = None
+    item_lines: list[int] | None = None
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -380,6 +762,7 @@ def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> Any:
     data.line = node.start_mark.line + 1
     yield data
     data.extend(loader.construct_sequence(node))
+    data.item_lines = [item.start_mark.line + 1 for item in node.value]
 
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
@@ -389,367 +772,43 @@ _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 _FastLineLoader = on_libyaml(_LineLoader)
 
 
-def _line_of(container: object, key: object = None) -> int | None:
-    key_lines = getattr(container, "key_lines", None)
-    if key is not None and key_lines:
-        try:
-            if key in key_lines:
-                return key_lines[key]
-        except TypeError:
-            pass
-    return getattr(container, "line", None)
-
-
 # --------------------------------------------------------------------------- parsing
 
-
-def _kind(value: object) -> str:
-    """How a value reads in an error message."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _short(repr(value))
-    if isinstance(value, str):
-        return f"the string {_short(repr(value))}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return isinstance(value, int) or math.isfinite(value)
-
-
-def _key_list(keys: list[object]) -> str:
-    return ", ".join(str(key) for key in keys)
-
-
-class _Parser:
-    """One file's parse: carries the source name and the running step count."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.step_count = 0
-
-    def fail(
-        self, path: str | None, reason: str, container: object, key: object = None
-    ) -> NoReturn:
-        raise ScenarioError(self.source, reason, path=path, line=_line_of(container, key))
-
-    # ---- top level
-
-    def scenario(self, data: object, default_name: str) -> Scenario:
-        if not isinstance(data, dict):
-            self.fail(None, f"expected a mapping with 'steps' at the top, got {_kind(data)}", data)
-        for key in data:
-            # logged_in is optional and left out of the listed keys, which name the usual ones.
-            if key not in TOP_LEVEL_KEYS and key != LOGGED_IN_KEY:
-                self.fail(
-                    None,
-                    f"unknown top-level key {key!r}; expected {_key_list(list(TOP_LEVEL_KEYS))}",
-                    data,
-                    key,
-                )
-        name = self.name(data, default_name)
-        description = data.get("description", "")
-        if not isinstance(description, str):
-            self.fail(
-                "description", f"expected a string, got {_kind(description)}", data, "description"
-            )
-        variables = self.variables(data.get("vars", {}), data)
-        if "steps" not in data:
-            self.fail(None, "missing 'steps' (a non-empty list of steps)", data)
-        steps = self.steps(data["steps"], "steps", data, depth=0)
-        logged_in = None
-        if LOGGED_IN_KEY in data:
-            logged_in = self.logged_in(data[LOGGED_IN_KEY], data, steps)
-        return Scenario(name, description, MappingProxyType(variables), steps, logged_in)
-
-    def name(self, data: dict[Any, Any], default_name: str) -> str:
-        if "name" not in data:
-            return default_name
-        name = data["name"]
-        if not isinstance(name, str):
-            self.fail("name", f"expected a string, got {_kind(name)}", data, "name")
-        if name != default_name:
-            self.fail(
-                "name",
-                f"{name!r} does not match the file name; write {default_name!r} or leave it out",
-                data,
-                "name",
-            )
-        return name
-
-    def variables(self, raw: object, data: dict[Any, Any]) -> dict[str, str]:
-        if raw is None:
-            return {}
-        if not isinstance(raw, dict):
-            self.fail(
-                "vars", f"expected a mapping of names to values, got {_kind(raw)}", data, "vars"
-            )
-        variables: dict[str, str] = {}
-        for key, value in raw.items():
-            if not isinstance(key, str) or not key.isidentifier():
-                self.fail(
-                    "vars",
-                    f"invalid variable name {key!r}; use letters, digits and _",
-                    raw,
-                    key,
-                )
-            path = f"vars.{key}"
-            if key in RESERVED_VARIABLES:
-                self.fail(path, f"{key!r} is reserved: it is always the profile's name", raw, key)
-            if isinstance(value, str):
-                variables[key] = value
-            elif _is_number(value):
-                try:
-                    variables[key] = str(value)
-                except ValueError:  # an int too long to print
-                    self.fail(path, "number too large", raw, key)
-            else:
-                self.fail(path, f"expected a string or a number, got {_kind(value)}", raw, key)
-        return variables
-
-    def logged_in(
-        self, value: object, data: dict[Any, Any], steps: tuple[Step, ...]
-    ) -> LoggedInCheck:
-        """``{selector: …}`` or ``{url: …}``, with an optional ``timeout``."""
-        path = LOGGED_IN_KEY
-        if not isinstance(value, dict):
-            self.fail(
-                path,
-                f"expected {{selector: …}} or {{url: …}}, got {_kind(value)}",
-                data,
-                LOGGED_IN_KEY,
-            )
-        allowed = (*LOGGED_IN_KINDS, "timeout")
-        for key in value:
-            if key not in allowed:
-                self.fail(
-                    path, f"unknown key {key!r}; expected {_key_list(list(allowed))}", value, key
-                )
-        kinds = [key for key in value if key in LOGGED_IN_KINDS]
-        if len(kinds) != 1:
-            self.fail(path, "give exactly one of selector, url", data, LOGGED_IN_KEY)
-        (kind,) = kinds
-        checked = self.text(value[kind], path, kind, value)
-        timeout = self.modifiers(value, path).get("timeout", LOGGED_IN_TIMEOUT_SECONDS)
-        if not any(isinstance(step, GotoStep) for step in iter_steps(steps)):
-            self.fail(
-                path,
-                "the check runs after the first goto step, and this scenario has none",
-                data,
-                LOGGED_IN_KEY,
-            )
-        return LoggedInCheck(**{kind: checked}, timeout=timeout)
-
-    # ---- steps
-
-    def steps(self, raw: object, path: str, container: object, *, depth: int) -> tuple[Step, ...]:
-        if not isinstance(raw, list) or not raw:
-            got = "an empty list" if raw == [] else _kind(raw)
-            self.fail(path, f"expected a non-empty list of steps, got {got}", container, "steps")
-        return tuple(
-            self.step(item, f"{path}[{index}]", raw, depth) for index, item in enumerate(raw)
-        )
-
-    def step(self, raw: object, path: str, container: object, depth: int) -> Step:
-        self.step_count += 1
-        if self.step_count > MAX_STEPS:
-            self.fail(path, f"too many steps: at most {MAX_STEPS} in a file", raw)
-        if not isinstance(raw, dict):
-            self.fail(
-                path,
-                f"expected a mapping with one action ({', '.join(ACTIONS)}), got {_kind(raw)}",
-                container,
-            )
-        action = self.action(raw, path)
-        allowed = (*MODIFIERS, "steps") if action == "repeat" else MODIFIERS
-        for key in raw:
-            if key == "steps" and action != "repeat":
-                self.fail(path, "'steps' is only allowed on repeat", raw, key)
-            if key != action and key not in allowed:
-                self.fail(
-                    path, f"unknown modifier {key!r}; expected {_key_list(list(allowed))}", raw, key
-                )
-        common: dict[str, Any] = {"path": path, **self.modifiers(raw, path)}
-        value = raw[action]
-        match action:
-            case "goto":
-                return GotoStep(self.text(value, path, "goto", raw), **common)
-            case "click":
-                return ClickStep(self.text(value, path, "click", raw), **common)
-            case "press":
-                return PressStep(self.text(value, path, "press", raw), **common)
-            case "wait":
-                return WaitStep(self.span(value, path, raw, "wait"), **common)
-            case "scroll":
-                return ScrollStep(self.span(value, path, raw, "scroll"), **common)
-            case "type":
-                return self.type_step(value, raw, common)
-            case "expect":
-                return self.expect_step(value, raw, common)
-            case _:
-                return self.repeat_step(value, raw, common, depth)
-
-    def action(self, raw: dict[Any, Any], path: str) -> str:
-        actions = [key for key in raw if key in ACTIONS]
-        expected = f"expected one of {', '.join(ACTIONS)}"
-        if len(actions) > 1:
-            self.fail(
-                path,
-                f"several actions in one step: {_key_list(actions)}; a step has exactly one",
-                raw,
-                actions[1],
-            )
-        if actions:
-            return str(actions[0])
-        unknown = [key for key in raw if key not in (*MODIFIERS, "steps")]
-        if unknown:
-            self.fail(path, f"unknown action {unknown[0]!r}; {expected}", raw, unknown[0])
-        self.fail(path, f"missing action; {expected}", raw)
-
-    def modifiers(self, raw: dict[Any, Any], path: str) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        if "timeout" in raw:
-            value = raw["timeout"]
-            if not _is_number(value) or not 0 < value <= MAX_TIMEOUT_SECONDS:
-                self.fail(
-                    path,
-                    f"timeout: expected a number of seconds above 0 and at most"
-                    f" {MAX_TIMEOUT_SECONDS}, got {_kind(value)}",
-                    raw,
-                    "timeout",
-                )
-            found["timeout"] = float(value)
-        if "optional" in raw:
-            value = raw["optional"]
-            if not isinstance(value, bool):
-                self.fail(
-                    path, f"optional: expected true or false, got {_kind(value)}", raw, "optional"
-                )
-            found["optional"] = value
-        if "probability" in raw:
-            value = raw["probability"]
-            if not _is_number(value) or not 0 <= value <= 1:
-                self.fail(
-                    path,
-                    f"probability: expected a number from 0 to 1, got {_kind(value)}",
-                    raw,
-                    "probability",
-                )
-            found["probability"] = float(value)
-        return found
-
-    # ---- action values
-
-    def text(self, value: object, path: str, what: str, container: object) -> str:
-        """A non-empty string that may hold ``{var}`` placeholders."""
-        key = what.rsplit(".", 1)[-1]
-        if not isinstance(value, str) or not value:
-            hint = f" (quote it: '{value}')" if _is_number(value) else ""
-            self.fail(
-                path,
-                f"{what}: expected a non-empty string, got {_kind(value)}{hint}",
-                container,
-                key,
-            )
-        try:
-            _template_parts(value)
-        except ValueError as exc:
-            self.fail(path, f"{what}: {exc}", container, key)
-        return value
-
-    def span(self, value: object, path: str, container: object, what: str) -> Span:
-        """A number or a ``[min, max]`` list; ints only for repeat and scroll."""
-        whole = what != "wait"
-        low_limit, high_limit = {
-            "wait": (0, MAX_WAIT_SECONDS),
-            "scroll": (-MAX_SCROLL_PIXELS, MAX_SCROLL_PIXELS),
-            "repeat": (0, MAX_REPEAT),
-        }[what]
-        number = "a whole number" if whole else "a number"
-        expected = f"expected {number} from {low_limit} to {high_limit}, or [min, max]"
-        items = value if isinstance(value, list) else [value]
-        if isinstance(value, list) and len(value) != 2:
-            self.fail(
-                path, f"{what}: a range is [min, max], got {len(value)} items", container, what
-            )
-        for item in items:
-            ok = _is_number(item) and (isinstance(item, int) or not whole)
-            if not ok or not low_limit <= item <= high_limit:
-                self.fail(path, f"{what}: {expected}, got {_kind(item)}", container, what)
-        low, high = items[0], items[-1]
-        if low > high:
-            self.fail(path, f"{what}: range [{low}, {high}] has min above max", container, what)
-        if whole:
-            return Span(low, high)
-        return Span(float(low), float(high))
-
-    def type_step(self, value: object, raw: dict[Any, Any], common: dict[str, Any]) -> TypeStep:
-        path = common["path"]
-        if not isinstance(value, dict):
-            self.fail(
-                path, f"type: expected {{selector: …, text: …}}, got {_kind(value)}", raw, "type"
-            )
-        for key in value:
-            if key not in ("selector", "text"):
-                self.fail(path, f"type: unknown key {key!r}; expected selector, text", value, key)
-        for key in ("selector", "text"):
-            if key not in value:
-                self.fail(path, f"type: missing {key!r}", value)
-        selector = self.text(value["selector"], path, "type.selector", value)
-        text = self.text(value["text"], path, "type.text", value)
-        return TypeStep(selector, text, **common)
-
-    def expect_step(self, value: object, raw: dict[Any, Any], common: dict[str, Any]) -> ExpectStep:
-        path = common["path"]
-        if isinstance(value, str):
-            return ExpectStep(selector=self.text(value, path, "expect", raw), **common)
-        if not isinstance(value, dict):
-            self.fail(
-                path,
-                f"expect: expected a selector, {{text: …}} or {{url: …}}, got {_kind(value)}",
-                raw,
-                "expect",
-            )
-        kinds = ("selector", "text", "url")
-        for key in value:
-            if key not in kinds:
-                self.fail(
-                    path,
-                    f"expect: unknown key {key!r}; expected {_key_list(list(kinds))}",
-                    value,
-                    key,
-                )
-        if len(value) != 1:
-            self.fail(path, "expect: give exactly one of selector, text, url", raw, "expect")
-        ((kind, text),) = value.items()
-        checked = self.text(text, path, f"expect.{kind}", value)
-        return ExpectStep(**{kind: checked}, **common)
-
-    def repeat_step(
-        self, value: object, raw: dict[Any, Any], common: dict[str, Any], depth: int
-    ) -> RepeatStep:
-        path = common["path"]
-        if depth + 1 > MAX_DEPTH:
-            self.fail(path, f"repeat nested too deeply: at most {MAX_DEPTH} levels", raw, "repeat")
-        times = self.span(value, path, raw, "repeat")
-        if "steps" not in raw:
-            self.fail(path, "repeat needs 'steps' (a non-empty list of steps)", raw, "repeat")
-        steps = self.steps(raw["steps"], f"{path}.repeat.steps", raw, depth=depth + 1)
-        return RepeatStep(times, steps, **common)
+_VOCABULARY = Vocabulary(
+    actions=ACTIONS,
+    modifiers=MODIFIERS,
+    top_level_keys=TOP_LEVEL_KEYS,
+    keys_of={
+        "type": tuple(TypeTarget.model_fields),
+        "expect": tuple(ExpectTarget.model_fields),
+        LOGGED_IN_KEY: tuple(LoggedInCheck.model_fields),
+    },
+    expected={
+        "name": "a string",
+        "description": "a string",
+        "vars": "a mapping of names to values",
+        "steps": "a non-empty list of steps",
+        **dict.fromkeys(("goto", "click", "press", "selector", "text", "url"), TEXT),
+        "wait": WAIT_SPAN.expected,
+        "scroll": SCROLL_SPAN.expected,
+        "repeat": REPEAT_SPAN.expected,
+        "timeout": f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}",
+        "optional": "true or false",
+        "probability": "a number from 0 to 1",
+        "type": "{selector: \u2026, text: \u2026}",
+        "expect": "a selector, {text: \u2026} or {url: \u2026}",
+        LOGGED_IN_KEY: "{selector: \u2026} or {url: \u2026}",
+    },
+)
 
 
 def parse_scenario(data: object, *, source: str, default_name: str) -> Scenario:
-    """Validate loaded YAML data; raise ScenarioError at the first problem."""
-    return _Parser(source).scenario(data, default_name)
+    """Validate loaded YAML data; raise ScenarioError with every problem found."""
+    try:
+        return Scenario.model_validate(data, context=_Reading(default_name))
+    except ValidationError as error:
+        problems = problems_of(error, data, _VOCABULARY)
+        raise ScenarioError(source, problems=problems) from None
 
 
 # --------------------------------------------------------------------------- files
@@ -803,7 +862,9 @@ def scenario_from_text(text: str, *, source: str, name: str) -> Scenario:
         raise ScenarioError(source, "invalid YAML: nested too deeply") from None
     if data is None:
         raise ScenarioError(source, "the file is empty; a scenario needs 'steps'")
-    return replace(parse_scenario(data, source=source, default_name=name), text=text)
+    scenario = parse_scenario(data, source=source, default_name=name)
+    scenario._text = text
+    return scenario
 
 
 @dataclass

@@ -159,7 +159,7 @@ class Worker:
                     row["scenario_text"], source=row["scenario"], name=row["scenario"]
                 )
             except ScenarioError as error:
-                found = str(error)
+                found = error.summary()
         self._scenarios[task_id] = found
         while len(self._scenarios) > SCENARIOS_KEPT:
             self._scenarios.popitem(last=False)
