@@ -7,13 +7,15 @@ from datetime import datetime, timedelta
 from aiogram import html
 
 from models import RunStatus, TaskStatus
-from warmup.i18n import _
+from warmup.i18n import _, ngettext
 from warmup.views import RunView, TaskView
 
 MAX_PROFILE_LINES = 20
 BAR_WIDTH = 16
 ERROR_PREVIEW = 90
 MESSAGE_LIMIT = 4096
+MAX_PROBLEM_LINES = 20
+PROBLEM_PREVIEW = 400
 
 RUN_ICONS = {
     RunStatus.queued: "⏳",
@@ -151,6 +153,25 @@ def fit(lines: list[str], limit: int) -> str:
         lines = [*lines[:-2], "…"]
         text = "\n".join(lines)
     return text
+
+
+def problem_lines(problems: list[str], budget: int, most: int = MAX_PROBLEM_LINES) -> list[str]:
+    """Each problem (a line of a file's errors) HTML-quoted on its own line: the first ones,
+    at most `most` of them and `budget` characters in all, then "… and K more"."""
+    lines: list[str] = []
+    used = 0
+    for index, problem in enumerate(problems):
+        line = "• " + html.quote(shorten(problem, PROBLEM_PREVIEW))
+        left = len(problems) - index
+        room = budget - used - (40 if left > 1 else 0)  # 40: room for the "and K more" line
+        if index == most or len(line) > room:
+            lines.append(
+                ngettext("… and {count} more", "… and {count} more", left).format(count=left)
+            )
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return lines
 
 
 def render_failure(
