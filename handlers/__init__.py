@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import catalog, export, fallback, help, schedules, sessions, tasks, warmup
+from handlers import (
+    catalog,
+    export,
+    fallback,
+    help,
+    schedules,
+    sessions,
+    tasks,
+    uploads,
+    warmup,
+)
 
 
 def get_routers() -> list[Router]:
@@ -20,5 +30,6 @@ def get_routers() -> list[Router]:
         sessions.create_router(),
         schedules.create_router(),
         export.create_router(),
+        uploads.create_router(),
         fallback.create_router(),
     ]
