@@ -119,7 +119,8 @@ class Application:
             catalog = Catalog(settings.profiles_file, settings.scenarios_dir)
             report = await catalog.reload()
             if report.profiles_error:
-                raise SystemExit(f"PROFILES_FILE: {report.profiles_error}")
+                lines = report.profiles_error.splitlines()
+                raise SystemExit("\n".join(f"PROFILES_FILE: {line}" for line in lines))
             logger.info(
                 "%d profiles, %d scenarios (%d invalid)",
                 report.profiles,

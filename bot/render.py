@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from aiogram import html
 
 from models import RunStatus, TaskStatus
-from warmup.i18n import _
+from warmup.i18n import _, ngettext
 from warmup.views import RunView, TaskView
 
 MAX_PROFILE_LINES = 20
@@ -20,6 +20,8 @@ SHOWN_TARGET = 100
 SHOWN_STEP = 100
 SHOWN_ERROR = 150
 """A failed run's step and error in a list of runs: ten of them make a page."""
+MAX_PROBLEM_LINES = 20
+PROBLEM_PREVIEW = 400
 
 RUN_ICONS = {
     RunStatus.queued: "⏳",
@@ -167,6 +169,25 @@ def fit(lines: list[str], limit: int) -> str:
         lines = [*lines[:-2], "…"]
         text = "\n".join(lines)
     return text
+
+
+def problem_lines(problems: list[str], budget: int, most: int = MAX_PROBLEM_LINES) -> list[str]:
+    """Each problem (a line of a file's errors) HTML-quoted on its own line: the first ones,
+    at most `most` of them and `budget` characters in all, then "… and K more"."""
+    lines: list[str] = []
+    used = 0
+    for index, problem in enumerate(problems):
+        line = "• " + html.quote(shorten(problem, PROBLEM_PREVIEW))
+        left = len(problems) - index
+        room = budget - used - (40 if left > 1 else 0)  # 40: room for the "and K more" line
+        if index == most or len(line) > room:
+            lines.append(
+                ngettext("… and {count} more", "… and {count} more", left).format(count=left)
+            )
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return lines
 
 
 def render_failure(

@@ -48,7 +48,7 @@ DEMO_SITE_VARIABLE = "demo_site"
 
 
 class UsageError(Exception):
-    """What was asked cannot be played; the message is one line for the operator."""
+    """What was asked cannot be played; the message is a line (or a few) for the operator."""
 
 
 def run_try(scenario: str, profile: str, *, headed: bool, trace: Path | None) -> int:
@@ -69,7 +69,8 @@ def run_try(scenario: str, profile: str, *, headed: bool, trace: Path | None) ->
     try:
         return asyncio.run(_try(settings, console, scenario, profile, trace))
     except (UsageError, BrowserNotFound) as error:
-        print(f"warmup-bot: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"warmup-bot: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -86,7 +87,8 @@ async def _try(
         catalog = Catalog(settings.profiles_file, settings.scenarios_dir)
         report = await catalog.reload()
         if report.profiles_error:
-            raise UsageError(f"PROFILES_FILE: {report.profiles_error}")
+            lines = report.profiles_error.splitlines()
+            raise UsageError("\n".join(f"PROFILES_FILE: {line}" for line in lines))
         scenario, folder = _find_scenario(
             scenario_name,
             [

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import catalog, export, fallback, help, schedules, sessions, stats, tasks, warmup
+from handlers import (
+    catalog,
+    export,
+    fallback,
+    help,
+    schedules,
+    sessions,
+    stats,
+    tasks,
+    uploads,
+    warmup,
+)
 
 
 def get_routers() -> list[Router]:
@@ -21,5 +32,6 @@ def get_routers() -> list[Router]:
         schedules.create_router(),
         export.create_router(),
         stats.create_router(),
+        uploads.create_router(),
         fallback.create_router(),
     ]

@@ -15,13 +15,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, run_status_word, shorten
+from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, problem_lines, run_status_word, shorten
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, parse_profiles_args, profiles_usage
 from handlers.callbacks import ProfilesPage, tag_key
 from handlers.pages import Page, chosen, keyboard, nav_row, show_in_place
 from models import RunStatus
-from warmup.catalog import Catalog
+from warmup.catalog import Catalog, ReloadReport
 from warmup.fleet import ProfileShow, ProfileState, profile_states, tags_by_use
 from warmup.shared_files import share_seeds
 from warmup.targets import TargetError, resolve_target
@@ -184,10 +184,25 @@ async def show_scenarios(message: Message, catalog: Catalog) -> None:
     await message.answer(fit(lines, MESSAGE_LIMIT))
 
 
-async def reload_catalog(message: Message, catalog: Catalog, settings: Settings) -> None:
+async def reload_and_share(catalog: Catalog, settings: Settings) -> ReloadReport:
+    """What /reload does: re-read both sources and, in the distributed mode, put the
+    profiles' seed files where workers on other machines find them."""
     report = await catalog.reload()
     if settings.broker_url and not report.profiles_error:
-        await share_seeds(catalog.profiles)  # for workers on other machines
+        await share_seeds(catalog.profiles)
+    return report
+
+
+def profiles_refusal(report: ReloadReport, budget: int) -> list[str]:
+    """The lines that say the profiles file was refused, with its problems; none if it was not."""
+    if not report.profiles_error:
+        return []
+    head = "⚠️ " + _("The profiles file was not loaded, the previous profiles stay:")
+    return [head, *problem_lines(report.profiles_error.splitlines(), budget - len(head) - 1)]
+
+
+async def reload_catalog(message: Message, catalog: Catalog, settings: Settings) -> None:
+    report = await reload_and_share(catalog, settings)
     profiles = ngettext("{count} profile", "{count} profiles", report.profiles).format(
         count=report.profiles
     )
@@ -197,14 +212,8 @@ async def reload_catalog(message: Message, catalog: Catalog, settings: Settings)
     summary = _("Reloaded: {profiles}, {scenarios}").format(profiles=profiles, scenarios=scenarios)
     if report.invalid_scenarios:
         summary += _(", {count} invalid (see /scenarios)").format(count=report.invalid_scenarios)
-    lines = [summary + "."]
-    if report.profiles_error:
-        lines.append(
-            "⚠️ "
-            + _("The profiles file was not loaded, the previous profiles stay: {error}").format(
-                error=html.quote(report.profiles_error)
-            )
-        )
+    summary += "."
+    lines = [summary, *profiles_refusal(report, MESSAGE_LIMIT - len(summary) - 1)]
     await message.answer("\n".join(lines))
 
 

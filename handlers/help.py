@@ -19,6 +19,8 @@ def command_list() -> list[tuple[str, str]]:
         ("scenarios", _("Scenarios, with the errors of invalid ones")),
         ("reload", _("Re-read the profiles file and the scenarios")),
         ("import", _("Send a storage-state file with the caption /import <profile>")),
+        ("scenario", _("Send a scenario's YAML file with the caption /scenario [name]")),
+        ("profiles_file", _("Send the profiles file with the caption /profiles_file")),
         ("schedule", _("Schedule a warmup: /schedule <target> <scenario> <cron>")),
         ("schedules", _("This chat's schedules")),
         ("export", _("The runs of the last days as a CSV file: /export [days]")),
@@ -44,6 +46,10 @@ def help_text() -> str:
         "/reload — re-read the profiles file and the scenarios folder\n"
         "/import &lt;profile&gt; — as the caption of a storage-state JSON file: the profile's "
         "new session (cookies and localStorage)\n"
+        "/scenario [name] — as the caption of a scenario's YAML file: checked as /reload "
+        "checks it, then replaces the scenario of that name (or adds it)\n"
+        "/profiles_file — as the caption of a profiles YAML file: checked, then replaces the "
+        "profiles file\n"
         "/schedule &lt;target&gt; &lt;scenario&gt; &lt;cron&gt; [between HH:MM-HH:MM] "
         "[jitter 5m] — a warmup that starts by itself (times in UTC)\n"
         "/schedules — schedules, with Pause, Resume and Delete\n"

@@ -9,21 +9,18 @@ log; only their counts do.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from typing import Any
 
 from aiogram import Bot, Router, html
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Document, Message
 from aiogram.utils.i18n import gettext as _
-from aiohttp import ClientError
 
 from bot.runtime import state_storage
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, import_usage, parse_import_args
+from handlers.downloads import DownloadRefused, download
 from models import Profile
 from models.writes import retry_write
 from warmup.catalog import Catalog
@@ -36,24 +33,10 @@ logger = logging.getLogger(__name__)
 
 MAX_STATE_BYTES = 5 * 1024 * 1024
 """Far above any real storage state, far below the Bot API's 20 MB download limit."""
-DOWNLOAD_TIMEOUT = 60
 
 
 class ImportRefused(Exception):
     """Why an import was refused, as HTML for the reply (user input already escaped)."""
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _BoundedBuffer(io.BytesIO):
-    """Stops a download that grows past the limit: Telegram may leave out a file's size."""
-
-    def write(self, data: Any) -> int:
-        if self.tell() + len(data) > MAX_STATE_BYTES:
-            raise _TooLarge
-        return super().write(data)
 
 
 async def import_session(
@@ -151,28 +134,10 @@ async def _download(bot: Bot, document: Document) -> bytes:
     limit = _("a storage state may be at most {mebibytes} MiB ({bytes} bytes)").format(
         mebibytes=MAX_STATE_BYTES // (1024 * 1024), bytes=f"{MAX_STATE_BYTES:,}"
     )
-    if document.file_size is not None and document.file_size > MAX_STATE_BYTES:
-        raise ImportRefused(
-            _("the file is too large ({bytes} bytes); {limit}.").format(
-                bytes=f"{document.file_size:,}", limit=limit
-            )
-        )
-    buffer = _BoundedBuffer()
     try:
-        await bot.download(document, destination=buffer, timeout=DOWNLOAD_TIMEOUT)
-    except _TooLarge:
-        raise ImportRefused(_("the file is too large; {limit}.").format(limit=limit)) from None
-    except (TelegramAPIError, ClientError, TimeoutError) as error:
-        # Only Telegram's own description is shown: aiohttp's messages hold the file's
-        # URL, and the bot token is part of it.
-        detail = _first_line(error.message) if isinstance(error, TelegramAPIError) else ""
-        logger.warning("could not download an imported state: %s", type(error).__name__)
-        raise ImportRefused(
-            _("the file could not be downloaded from Telegram ({detail}); send it again.").format(
-                detail=html.quote(detail or type(error).__name__)
-            )
-        ) from None
-    return buffer.getvalue()
+        return await download(bot, document, limit=MAX_STATE_BYTES, limit_text=limit)
+    except DownloadRefused as refusal:
+        raise ImportRefused(str(refusal)) from None
 
 
 def _parse(raw: bytes) -> StorageState:
@@ -237,11 +202,6 @@ def _origins(number: int) -> str:
     if number == 1:
         return _("{count} origin").format(count=number)
     return _("{count} origins").format(count=number)
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0][:200] if lines else ""
 
 
 def create_router() -> Router:

@@ -273,8 +273,10 @@ def _load(directory: Path, content: bytes) -> dict[str, ProfileConfig] | Profile
     try:
         profiles = load_profiles(path)
     except ProfilesError as error:
-        message = _one_line_error(error, 400)
-        assert message.startswith("profiles.yaml: ") or message.startswith("profiles.yaml, line ")
+        assert error.problems and str(error), "ProfilesError without a problem"
+        for line in [*error.problems, *str(error).splitlines()]:
+            assert len(line) <= 400, f"{len(line)} characters: {line[:200]}…"
+            assert line.startswith("profiles.yaml: ") or line.startswith("profiles.yaml, line ")
         return error
     assert all(isinstance(profile, ProfileConfig) for profile in profiles.values())
     assert all(name == profile.name for name, profile in profiles.items())
@@ -283,7 +285,7 @@ def _load(directory: Path, content: bytes) -> dict[str, ProfileConfig] | Profile
 
 @FUZZ_FILES
 @given(DOCUMENTS, st.booleans())
-def test_profiles_documents_load_whole_or_are_refused_with_a_one_line_reason(
+def test_profiles_documents_load_whole_or_are_refused_with_located_reasons(
     tmp_path_factory: pytest.TempPathFactory, document: Any, unicode: bool
 ) -> None:
     directory = tmp_path_factory.mktemp("profiles")
@@ -345,7 +347,7 @@ def test_valid_profiles_documents_load_every_entry_as_written(
         ),
     )
 )
-def test_any_bytes_as_profiles_file_load_or_are_refused_with_a_one_line_reason(
+def test_any_bytes_as_profiles_file_load_or_are_refused_with_located_reasons(
     tmp_path_factory: pytest.TempPathFactory, content: bytes
 ) -> None:
     _load(tmp_path_factory.mktemp("profiles"), content)

@@ -123,12 +123,15 @@ async def test_reload_picks_up_new_profiles_and_keeps_the_old_ones_on_a_broken_f
     await chat.send("/reload")
     assert "Reloaded: 2 profiles, 1 valid scenario." in (await chat.wait_for_reply()).text
 
-    profiles_file.write_text("profiles: [{name: 'no spaces allowed'}]")
+    profiles_file.write_text("profiles: [{name: 'no spaces allowed'}, {name: a}, {name: a}]")
     await chat.send("/reload")
     reply = await chat.wait_for_reply()
     assert "Reloaded: 2 profiles," in reply.text
-    assert "profiles file was not loaded, the previous profiles stay" in reply.text
-    assert "profiles[0].name" in reply.text
+    assert "profiles file was not loaded, the previous profiles stay:\n• profiles.yaml: " in (
+        reply.text
+    )
+    assert "\n• profiles.yaml: profiles[0].name: String should match pattern" in reply.text
+    assert "\n• profiles.yaml: profiles[2]: duplicate name 'a'" in reply.text
 
     profiles_file.unlink()
     await chat.send("/reload")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from warmup.profiles import ProfilesError, load_profiles
+from warmup.checks import check_configuration
+from warmup.profiles import MAX_PROBLEMS, ProfilesError, load_profiles
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -67,3 +68,60 @@ def test_invalid_files_are_refused_with_where_and_why(
         load_profiles(write(tmp_path, text))
     assert reason in str(raised.value)
     assert str(raised.value).startswith("profiles.yaml")
+
+
+def test_every_problem_of_the_file_is_named_in_the_order_of_the_entries(tmp_path: Path) -> None:
+    text = """
+profiles:
+  - name: alice
+  - name: 'bad name'
+  - {name: bob, colour: red}
+  - name: alice
+  - {name: carol, viewport: {width: 10, height: 800}}
+  - name: bob
+"""
+    with pytest.raises(ProfilesError) as raised:
+        load_profiles(write(tmp_path, text))
+    lines = str(raised.value).splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "profiles[1].name",
+        "profiles[2].colour",
+        "profiles[3]",
+        "profiles[4].viewport.width",
+        "profiles[5]",
+    ]
+    assert "duplicate name 'alice'" in lines[2]
+    assert "duplicate name 'bob'" in lines[4]
+    assert all(line.startswith("profiles.yaml: ") for line in lines)
+    assert raised.value.problems == tuple(lines)
+
+
+def test_a_file_with_many_problems_names_the_first_and_counts_the_rest(tmp_path: Path) -> None:
+    entries = "".join(f"  - name: 'bad name {index}'\n" for index in range(MAX_PROBLEMS + 7))
+    with pytest.raises(ProfilesError) as raised:
+        load_profiles(write(tmp_path, f"profiles:\n{entries}"))
+    lines = str(raised.value).splitlines()
+    assert len(lines) == MAX_PROBLEMS + 1
+    assert lines[0].startswith("profiles.yaml: profiles[0].name: String should match pattern")
+    assert lines[-1] == "profiles.yaml: and 7 more problems"
+    assert len(raised.value.problems) == MAX_PROBLEMS + 7
+
+
+def test_a_staged_copy_is_read_as_the_file_it_is_to_become(tmp_path: Path) -> None:
+    staged = tmp_path / ".upload-1" / "new.yaml"
+    staged.parent.mkdir()
+    staged.write_text("profiles: [{name: a, storage_state: seeds/a.json}, {name: a}]")
+    target = tmp_path / "profiles.yaml"
+    with pytest.raises(ProfilesError, match=r"^profiles\.yaml: profiles\[1\]: duplicate name"):
+        load_profiles(staged, as_file=target)
+    staged.write_text("profiles: [{name: a, storage_state: seeds/a.json}]")
+    assert load_profiles(staged, as_file=target)["a"].storage_state == tmp_path / "seeds/a.json"
+
+
+def test_check_counts_each_problem_of_the_profiles_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "profiles: [{name: a}, {name: 'b c'}, {name: a}]")
+    report = check_configuration(path, tmp_path / "scenarios")
+    assert report.errors == [
+        "profiles.yaml: profiles[1].name: String should match pattern '^[A-Za-z0-9_-]{1,32}$'",
+        "profiles.yaml: profiles[2]: duplicate name 'a'",
+    ]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bot.render import (
     MAX_PROFILE_LINES,
     format_duration,
+    problem_lines,
     progress_bar,
     render_failure,
     render_progress,
@@ -131,3 +132,17 @@ def test_failure_caption_names_task_profile_step_and_error() -> None:
         "Error: HTTP 500 at http://x",
     ]
     assert "before the first step" in render_failure(3, "bob", None, "browser crashed")
+
+
+def test_problem_lines_quote_each_problem_and_count_what_does_not_fit() -> None:
+    problems = [f"a.yaml: steps[{index}]: <bad> & wrong" for index in range(30)]
+    lines = problem_lines(problems, budget=10_000, most=5)
+    assert lines[0] == "• a.yaml: steps[0]: &lt;bad&gt; &amp; wrong"
+    assert lines[5:] == ["… and 25 more"]
+    fitted = problem_lines(problems, budget=200)
+    assert len("\n".join(fitted)) <= 200
+    assert fitted[-1] == f"… and {30 - len(fitted) + 1} more"
+    assert problem_lines(problems[:2], budget=10_000) == [
+        "• a.yaml: steps[0]: &lt;bad&gt; &amp; wrong",
+        "• a.yaml: steps[1]: &lt;bad&gt; &amp; wrong",
+    ]

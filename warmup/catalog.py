@@ -65,7 +65,7 @@ class Catalog:
                 problem = _("{file}: the file is gone").format(file=self._profiles_file.name)
             elif read.error is not None:
                 problem = str(read.error)
-                logger.warning("profiles not reloaded: %s", problem)
+                logger.warning("profiles not reloaded: %s", problem.replace("\n", "; "))
             else:
                 await sync_profiles(read.profiles)
                 self.profiles = read.profiles

@@ -69,7 +69,7 @@ def check_configuration(profiles_file: Path, scenarios_dir: Path) -> CheckReport
         try:
             profiles = load_profiles(profiles_file)
         except ProfilesError as error:
-            report.errors.append(str(error))
+            report.errors.extend(error.problems)
     report.profiles = len(profiles)
     for profile in profiles.values():
         if profile.storage_state is not None:

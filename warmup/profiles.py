@@ -29,11 +29,25 @@ T = TypeVar("T")
 MAX_FILE_BYTES = 1024 * 1024
 MAX_PATH = 1024  # the database column that keeps a profile's seed_state
 MAX_DETAIL = 300
+MAX_PROBLEMS = 20
+"""Problems a ProfilesError's message names; the others are counted on a last line."""
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 class ProfilesError(Exception):
-    """The profiles file cannot be used; the message says where and why."""
+    """The profiles file cannot be used: every problem found, one line each, each starting
+    with the file's name (and the line, where YAML gives one) as the only line used to.
+
+    `problems` holds them all (`python -m bot check` prints them all); the message, shown in
+    a chat, names the first MAX_PROBLEMS and counts the rest.
+    """
+
+    def __init__(self, file_name: str, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        lines = problems[:MAX_PROBLEMS]
+        if len(problems) > MAX_PROBLEMS:
+            lines.append(f"{file_name}: and {len(problems) - MAX_PROBLEMS} more problems")
+        super().__init__("\n".join(lines))
 
 
 class Proxy(BaseModel):
@@ -103,52 +117,79 @@ class ProfilesFile(BaseModel):
     profiles: list[ProfileConfig] = Field(default_factory=list)
 
 
-def load_profiles(path: Path) -> dict[str, ProfileConfig]:
+def load_profiles(path: Path, *, as_file: Path | None = None) -> dict[str, ProfileConfig]:
     """Read and validate the file; a missing file means no profiles yet.
 
-    Whatever the file holds, the only error raised is ProfilesError, whose message is one line
-    starting with the file's name: the caller keeps the profiles it already has.
+    Whatever the file holds, the only error raised is ProfilesError, which names every problem
+    found, each on a line starting with the file's name: the caller keeps the profiles it
+    already has. `as_file` reads `path` as the file it is to become (a copy staged beside it
+    before it replaces it): its name in the problems, its folder for relative seed paths.
     """
+    shown = path if as_file is None else as_file
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return {}
     except OSError as error:
-        raise _error(path, f"cannot read the file: {error.strerror or error}") from None
+        raise _error(shown, f"cannot read the file: {error.strerror or error}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise _error(path, f"larger than {MAX_FILE_BYTES // 1024} KiB")
+        raise _error(shown, f"larger than {MAX_FILE_BYTES // 1024} KiB")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise _error(path, f"not UTF-8 text (byte 0x{raw[error.start]:02x})", line) from None
+        raise _error(shown, f"not UTF-8 text (byte 0x{raw[error.start]:02x})", line) from None
     with _collector_paused():
-        return _profiles_of(path, text)
+        return _profiles_of(shown, text)
 
 
 def _profiles_of(path: Path, text: str) -> dict[str, ProfileConfig]:
     data = _parse_yaml(path, text)
     if data is None:
         return {}
+    problems = _entry_problems(path.parent, data)
+    parsed: ProfilesFile | None = None
     try:
         parsed = ProfilesFile.model_validate(data)
     except ValidationError as error:
-        raise _error(path, _describe(error)) from None
-    profiles: dict[str, ProfileConfig] = {}
-    for index, profile in enumerate(parsed.profiles):
-        if profile.name in profiles:
-            raise _error(path, f"profiles[{index}]: duplicate name {profile.name!r}")
-        if profile.storage_state is not None and not profile.storage_state.is_absolute():
-            profile = profile.model_copy(
-                update={"storage_state": path.parent / profile.storage_state}
-            )
-        if profile.storage_state is not None and len(str(profile.storage_state)) > MAX_PATH:
-            raise _error(
-                path, f"profiles[{index}].storage_state: a path of at most {MAX_PATH} characters"
-            )
-        profiles[profile.name] = profile
-    return profiles
+        problems.extend(_described(error))
+    if parsed is None or problems:
+        problems.sort(key=lambda problem: problem[0])  # stable: in the order of the entries
+        raise ProfilesError(path.name, [_line(path, detail) for _, detail in problems])
+    return {profile.name: _resolved(profile, path.parent) for profile in parsed.profiles}
+
+
+def _entry_problems(folder: Path, data: object) -> list[tuple[int, str]]:
+    """What the schema cannot see, by entry index: a name given twice, a seed path too long.
+
+    Read from the entries as written, so that they are reported along with the schema's
+    problems of other entries; a value of the wrong type is the schema's to report.
+    """
+    entries = data.get("profiles") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return []
+    problems: list[tuple[int, str]] = []
+    names: set[str] = set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        name, seed = entry.get("name"), entry.get("storage_state")
+        if isinstance(name, str):
+            if name in names:
+                problems.append((index, f"profiles[{index}]: duplicate name {name!r}"))
+            names.add(name)
+        if isinstance(seed, str) and len(str(folder / seed)) > MAX_PATH:
+            detail = f"profiles[{index}].storage_state: a path of at most {MAX_PATH} characters"
+            problems.append((index, detail))
+    return problems
+
+
+def _resolved(profile: ProfileConfig, folder: Path) -> ProfileConfig:
+    """The profile with its seed path relative to the file's folder, as written, resolved."""
+    if profile.storage_state is None or profile.storage_state.is_absolute():
+        return profile
+    return profile.model_copy(update={"storage_state": folder / profile.storage_state})
 
 
 @contextmanager
@@ -209,6 +250,11 @@ def _parse_yaml(path: Path, text: str) -> Any:
 
 
 def _error(path: Path, detail: str, line: int | None = None) -> ProfilesError:
+    """A file refused for one problem (it cannot be read, or is not YAML)."""
+    return ProfilesError(path.name, [_line(path, detail, line)])
+
+
+def _line(path: Path, detail: str, line: int | None = None) -> str:
     """One line, starting with the file's name, of bounded length: it is shown in a chat."""
     where = path.name if line is None else f"{path.name}, line {line}"
     flat = "".join(
@@ -217,15 +263,21 @@ def _error(path: Path, detail: str, line: int | None = None) -> ProfilesError:
     )
     if len(flat) > MAX_DETAIL:
         flat = flat[: MAX_DETAIL - 1] + "…"
-    return ProfilesError(f"{where}: {flat}")
+    return f"{where}: {flat}"
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{_short(str(part))}" for part in first["loc"]
-    ).lstrip(".")
-    return f"{location}: {first['msg']}" if location else first["msg"]
+def _described(error: ValidationError) -> list[tuple[int, str]]:
+    """Every problem the schema found, with the index of its entry (-1: the file's outline)."""
+    problems = []
+    for problem in error.errors():
+        loc = problem["loc"]
+        index = loc[1] if loc[:1] == ("profiles",) and len(loc) > 1 else -1
+        location = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{_short(str(part))}" for part in loc
+        ).lstrip(".")
+        detail = f"{location}: {problem['msg']}" if location else problem["msg"]
+        problems.append((index if isinstance(index, int) else -1, detail))
+    return problems
 
 
 def _short(key: str, limit: int = 40) -> str:
