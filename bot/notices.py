@@ -13,7 +13,7 @@ from bot.render import MESSAGE_LIMIT, fit, render_failure, shorten
 from handlers.keyboards import failure_keyboard, folded_failures_keyboard, resume_keyboard
 from handlers.schedules import schedule_error_text
 from models import NoticeKind, OutboxMessage
-from warmup.i18n import _
+from warmup.i18n import _, ngettext
 
 FOLDED_ERROR_PREVIEW = 120
 
@@ -85,9 +85,11 @@ def word_folded_failures(task_id: int, rows: Sequence[OutboxMessage]) -> Outgoin
     each: what would take minutes under Telegram's limits arrives at once."""
     lines = [
         "❌ "
-        + _("<b>Warmup #{task_id}</b>: {count} more profiles failed").format(
-            task_id=task_id, count=len(rows)
-        ),
+        + ngettext(
+            "<b>Warmup #{task_id}</b>: {count} more profile failed",
+            "<b>Warmup #{task_id}</b>: {count} more profiles failed",
+            len(rows),
+        ).format(task_id=task_id, count=len(rows)),
         "",
     ]
     for row in rows:

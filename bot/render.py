@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from aiogram import html
 
-from models import RunStatus, TaskStatus
+from models import RunStatus
 from warmup.i18n import _, ngettext
+from warmup.status_words import run_status_word, task_headline
 from warmup.views import RunView, TaskView
 
 MAX_PROFILE_LINES = 20
@@ -31,30 +32,6 @@ RUN_ICONS = {
     RunStatus.cancelled: "⏹",
     RunStatus.interrupted: "⏸",
 }
-
-
-def task_headline(status: TaskStatus) -> str:
-    headlines = {
-        TaskStatus.pending: _("Queued"),
-        TaskStatus.running: _("Running"),
-        TaskStatus.completed: _("Completed"),
-        TaskStatus.failed: _("Failed"),
-        TaskStatus.cancelled: _("Cancelled"),
-        TaskStatus.interrupted: _("Interrupted"),
-    }
-    return headlines[status]
-
-
-def run_status_word(status: RunStatus) -> str:
-    words = {
-        RunStatus.queued: _("queued"),
-        RunStatus.running: _("running"),
-        RunStatus.succeeded: _("succeeded"),
-        RunStatus.failed: _("failed"),
-        RunStatus.cancelled: _("cancelled"),
-        RunStatus.interrupted: _("interrupted"),
-    }
-    return words[status]
 
 
 def title_line(view: TaskView) -> str:

@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, problem_lines, run_status_word, shorten
+from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, problem_lines, shorten
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, parse_profiles_args, profiles_usage
 from handlers.callbacks import ProfilesPage, tag_key
@@ -24,6 +24,7 @@ from models import RunStatus
 from warmup.catalog import Catalog, ReloadReport
 from warmup.fleet import ProfileShow, ProfileState, profile_states, tags_by_use
 from warmup.shared_files import share_seeds
+from warmup.status_words import run_status_word
 from warmup.targets import TargetError, resolve_target
 
 PROFILES_PER_PAGE = 20

@@ -13,6 +13,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import FSInputFile, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, parse_days
@@ -40,8 +41,8 @@ async def export(message: Message, command: CommandObject, settings: Settings) -
         count = await export_runs(message.chat.id, since, path)
         if not count:
             await message.answer(
-                _("No runs in the last {days} days. /tasks lists the latest tasks.").format(
-                    days=days
+                _("No runs in {period}. /tasks lists the latest tasks.").format(
+                    period=last_days(days)
                 )
             )
             return
@@ -49,20 +50,30 @@ async def export(message: Message, command: CommandObject, settings: Settings) -
         if size > DOCUMENT_LIMIT:
             await message.answer(
                 "⚠️ "
-                + _(
+                + ngettext(
+                    "The export of {count} run is {size} MB, over Telegram's 50 MB: "
+                    "ask for fewer days, like /export 7.",
                     "The export of {count} runs is {size} MB, over Telegram's 50 MB: "
-                    "ask for fewer days, like /export 7."
+                    "ask for fewer days, like /export 7.",
+                    count,
                 ).format(count=count, size=f"{size / 2**20:.0f}")
             )
             return
         filename = f"warmup-runs-{datetime.now(UTC):%Y-%m-%d}-{days}d.csv"
         await message.answer_document(
             FSInputFile(path, filename=filename),
-            caption=_("{count} runs of the last {days} days.").format(count=count, days=days),
+            caption=_("{runs} of {period}.").format(
+                runs=ngettext("{count} run", "{count} runs", count).format(count=count),
+                period=last_days(days),
+            ),
         )
         logger.info("exported %d runs of the last %d days to chat %d", count, days, message.chat.id)
     finally:
         await asyncio.to_thread(path.unlink, missing_ok=True)
+
+
+def last_days(days: int) -> str:
+    return ngettext("the last {days} day", "the last {days} days", days).format(days=days)
 
 
 def create_router() -> Router:

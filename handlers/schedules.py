@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from aiogram import Router, html
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from handlers.arguments import ArgumentError
@@ -135,8 +135,11 @@ async def create_schedule(
 ) -> None:
     chat_id = message.chat.id
     if await Schedule.filter(chat_id=chat_id).count() >= MAX_SCHEDULES_PER_CHAT:
-        full = _(
-            "This chat has {count} schedules, the most it may have: delete one in /schedules first."
+        full = ngettext(
+            "This chat has {count} schedule, the most it may have: delete it in /schedules first.",
+            "This chat has {count} schedules, the most it may have: "
+            "delete one in /schedules first.",
+            MAX_SCHEDULES_PER_CHAT,
         ).format(count=MAX_SCHEDULES_PER_CHAT)
         await message.answer(f"⚠️ {full}")
         return

@@ -16,6 +16,7 @@ from aiogram import Bot, Router, html
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Document, Message
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.runtime import state_storage
 from bot.settings import Settings
@@ -67,12 +68,7 @@ async def import_session(
         what=f"session mark of {name}",
     )
     cookies, origins = _number(state.get("cookies")), _number(state.get("origins"))
-    logger.info(
-        "session imported for %s: %s, %s",
-        name,
-        _count(cookies, "cookie"),
-        _count(origins, "origin"),
-    )
+    logger.info("session imported for %s: cookies %d, origins %d", name, cookies, origins)
     imported = _(
         "Session imported for <b>{name}</b>: {cookies}, {origins}. Its next run starts from it."
     ).format(name=html.quote(name), cookies=_cookies(cookies), origins=_origins(origins))
@@ -186,22 +182,12 @@ def _number(items: object) -> int:
     return len(items) if isinstance(items, list) else 0
 
 
-def _count(number: int, noun: str) -> str:
-    """For the log, which stays in English."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
 def _cookies(number: int) -> str:
-    # One text per English form; a translation may word both alike ("cookies: {count}").
-    if number == 1:
-        return _("{count} cookie").format(count=number)
-    return _("{count} cookies").format(count=number)
+    return ngettext("{count} cookie", "{count} cookies", number).format(count=number)
 
 
 def _origins(number: int) -> str:
-    if number == 1:
-        return _("{count} origin").format(count=number)
-    return _("{count} origins").format(count=number)
+    return ngettext("{count} origin", "{count} origins", number).format(count=number)
 
 
 def create_router() -> Router:

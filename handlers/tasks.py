@@ -24,7 +24,6 @@ from bot.render import (
     render_runs,
     shorten,
     summary_line,
-    task_headline,
 )
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, parse_task_id
@@ -40,6 +39,7 @@ from handlers.pages import Page, chosen, keyboard, nav_row, show_in_place
 from models import ACTIVE_TASK_STATUSES, RunStatus, WarmupRun, WarmupTask
 from warmup.catalog import ScenarioChoiceError
 from warmup.shared_files import local_artifact
+from warmup.status_words import task_headline
 from warmup.tasks import TaskError, TaskService
 from warmup.views import TaskView, load_runs, load_task_view, load_task_views
 from warmup.worker import live_workers

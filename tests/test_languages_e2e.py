@@ -38,6 +38,16 @@ async def test_a_russian_user_gets_russian_replies_progress_buttons_and_failures
     refusal = (await russian.wait_for_reply()).text
     assert "nobody" in refusal and "unknown profile" not in refusal
 
+    await russian.send("/reload")
+    assert "Перечитано: 1 профиль, 2 корректных сценария." in (await russian.wait_for_reply()).text
+    await russian.send("/export 5")
+    exported = await russian.wait_for_reply()
+    assert exported.text == "2 запуска за последние 5 дней.", exported.text
+    await russian.send("/profiles")
+    profiles = await russian.wait_for_reply()
+    assert profiles.text.startswith("Профили · 1 профиль"), profiles.text
+    assert "❌ Ошибка (1)" in profiles.buttons
+
 
 async def test_english_stays_the_default_and_strangers_are_refused_in_their_language(
     start_bot: StartBot,

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+
+from bot.i18n import create_i18n, install
+from warmup.i18n import ngettext
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
@@ -81,3 +85,25 @@ def test_every_marked_text_is_in_the_catalog(tmp_path: Path) -> None:
         marked = {message.id for message in read_po(file) if message.id}
     translated = {message.id for message in catalog("ru") if message.id}
     assert marked - translated == set(), "run `make translations` and translate the new texts"
+
+
+@pytest.mark.parametrize(
+    ("count", "russian"),
+    [
+        (1, "1 профиль"),
+        (2, "2 профиля"),
+        (5, "5 профилей"),
+        (11, "11 профилей"),
+        (21, "21 профиль"),
+        (22, "22 профиля"),
+        (0, "0 профилей"),
+    ],
+)
+def test_counts_take_the_russian_plural_form_of_their_number(count: int, russian: str) -> None:
+    i18n = create_i18n()
+    install(i18n)
+    with i18n.use_locale("ru"):
+        assert ngettext("{count} profile", "{count} profiles", count).format(count=count) == russian
+    with i18n.use_locale("en"):
+        english = ngettext("{count} profile", "{count} profiles", count).format(count=count)
+    assert english == f"{count} profile" + ("" if count == 1 else "s")

@@ -32,6 +32,7 @@ from warmup.i18n import _
 from warmup.ledger import Ledger
 from warmup.profiles import ProfileConfig
 from warmup.scenario import Scenario
+from warmup.status_words import task_headline
 from warmup.targets import listed, resolve_target
 
 
@@ -246,6 +247,6 @@ class TaskService:
 def _not_interrupted(task: WarmupTask) -> TaskError:
     return TaskError(
         _("task #{task_id} is {status}, not interrupted").format(
-            task_id=task.id, status=task.status.value
+            task_id=task.id, status=task_headline(task.status).lower()
         )
     )
