@@ -41,7 +41,7 @@ from warmup.catalog import ScenarioChoiceError
 from warmup.shared_files import local_artifact
 from warmup.status_words import task_headline
 from warmup.tasks import TaskError, TaskService
-from warmup.views import TaskView, load_runs, load_task_view, load_task_views
+from warmup.views import TaskView, load_runs, load_task_views, task_view
 from warmup.worker import live_workers
 
 TASKS_PER_PAGE = 10
@@ -93,7 +93,8 @@ async def show_status(
         if page is None:
             await message.answer("⚠️ " + no_such_task(task_id))
             return
-        await message.answer(page[0], reply_markup=page[1])
+        text, markup = page
+        await message.answer(text, reply_markup=markup)
         return
     text, markup = await tasks_page(message.chat.id, settings, 1, running=True)
     await message.answer(text, reply_markup=markup)
@@ -203,9 +204,9 @@ async def runs_page(
     for each failed one on it; None when the chat has no such task. Four queries,
     whatever the task's size."""
     task = await chat_task(task_id, chat_id)
-    view = await load_task_view(task.id, live_steps) if task else None
-    if view is None:
+    if task is None:
         return None
+    view = await task_view(task, live_steps)
     total = view.failed if only_failed else view.total
     page = Page.of(total, RUNS_PER_PAGE, number)
     runs = await load_runs(
@@ -296,7 +297,8 @@ async def on_task_button(
                 page = await runs_page(task.id, chat_id, live_steps, 1, only_failed=False)
                 await callback.answer()
                 if page is not None:
-                    await callback.bot.send_message(chat_id, page[0], reply_markup=page[1])
+                    text, markup = page
+                    await callback.bot.send_message(chat_id, text, reply_markup=markup)
     except (TaskError, ScenarioChoiceError) as error:
         await callback.answer(str(error)[:200], show_alert=True)
 

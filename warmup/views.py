@@ -59,15 +59,19 @@ class TaskView:
 async def load_task_view(
     task_id: int, live_steps: Mapping[int, str], *, runs_up_to: int = 0
 ) -> TaskView | None:
-    """The task with its counts, and its runs when it has at most `runs_up_to`: three
-    queries, however many runs it has."""
     task = await WarmupTask.get_or_none(id=task_id)
-    if task is None:
-        return None
-    counts = (await run_counts([task_id]))[task_id]
+    return None if task is None else await task_view(task, live_steps, runs_up_to=runs_up_to)
+
+
+async def task_view(
+    task: WarmupTask, live_steps: Mapping[int, str], *, runs_up_to: int = 0
+) -> TaskView:
+    """The task with its counts, and its runs when it has at most `runs_up_to`: two
+    queries, however many runs it has."""
+    counts = (await run_counts([task.id]))[task.id]
     runs: tuple[RunView, ...] = ()
     if sum(counts.values()) <= runs_up_to:
-        runs = await load_runs(task_id, live_steps)
+        runs = await load_runs(task.id, live_steps)
     return _view(task, counts, runs)
 
 
