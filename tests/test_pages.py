@@ -48,6 +48,22 @@ def language(request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.param
 
 
+def longest_task(language: str) -> TaskView:
+    """A task whose every field shown is as long as it may be, running for 300 days."""
+    return TaskView(
+        task_id=LONGEST_ID,
+        chat_id=1,
+        target="t" * 512,
+        scenario="s" * 128,
+        language=language,
+        status=TaskStatus.interrupted,
+        created_at=NOW - timedelta(days=300),
+        started_at=None,
+        finished_at=None,
+        counts=Counter({status: 100_000 for status in RunStatus}),
+    )
+
+
 def test_a_page_is_clamped_to_the_pages_there_are() -> None:
     assert Page.of(total=0, size=20, wanted=1) == Page(number=1, count=1, size=20, total=0)
     assert Page.of(total=5000, size=20, wanted=1).count == 250
@@ -86,36 +102,14 @@ def test_the_longest_page_of_runs_fits(language: str) -> None:
         started_at=NOW - timedelta(hours=30),
         finished_at=NOW,
     )
-    view = TaskView(
-        task_id=LONGEST_ID,
-        chat_id=1,
-        target="t" * 512,
-        scenario="s" * 128,
-        language=language,
-        status=TaskStatus.interrupted,
-        created_at=NOW,
-        started_at=NOW,
-        finished_at=None,
-        counts=Counter({status: 100_000 for status in RunStatus}),
-    )
+    view = longest_task(language)
     page = Page.of(total=600_000, size=RUNS_PER_PAGE, wanted=MAX_PAGE)
     text = render_runs(view, [run] * RUNS_PER_PAGE, NOW, only_failed=True, page_line=page.line())
     assert shown_length(text) <= TEXT_LIMIT
 
 
 def test_the_longest_pages_of_tasks_and_schedules_fit(language: str) -> None:
-    view = TaskView(
-        task_id=LONGEST_ID,
-        chat_id=1,
-        target="t" * 512,
-        scenario="s" * 128,
-        language=language,
-        status=TaskStatus.interrupted,
-        created_at=NOW - timedelta(days=300),
-        started_at=None,
-        finished_at=None,
-        counts=Counter({status: 100_000 for status in RunStatus}),
-    )
+    view = longest_task(language)
     tasks = [task_line(view, NOW)] * TASKS_PER_PAGE
     assert shown_length("\n".join(["Latest tasks", *tasks, "", "page 99999 of 99999"])) <= 3800
     schedule = Schedule(
