@@ -50,6 +50,6 @@ clean:
 
 # After marking new texts with _(): refresh the catalogs, translate locales/ru, then run again.
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k _ --no-location --omit-header -o locales/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k LazyText -k LazyPlural:1,2 --no-location --omit-header -o locales/messages.pot .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d locales -D messages

@@ -361,9 +361,15 @@ def _insert(text: str, position: int, piece: str) -> str:
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"profiles: [{name: a}]\n" + b"#" * MAX_FILE_BYTES, "profiles.yaml: larger than 1024 KiB"),
+        (
+            b"profiles: [{name: a}]\n" + b"#" * MAX_FILE_BYTES,
+            "profiles.yaml: file too large: at most 1024 KiB",
+        ),
         (b"profiles: [{name: \xff}]", "profiles.yaml, line 1: not UTF-8 text (byte 0xff)"),
-        (b"profiles: []\nprofiles: [{name: a}]", "line 2: duplicate key 'profiles'"),
+        (
+            b"profiles: []\nprofiles: [{name: a}]",
+            "line 2: invalid YAML: found duplicate key 'profiles'",
+        ),
         (b"profiles: [{name: a, name: b}]", "duplicate key 'name'"),
         (b"profiles: [{name: a}, {name: a}]", "profiles[1]: duplicate name 'a'"),
         (b"profiles: " + b"[" * 5000, "profiles.yaml: invalid YAML: nested too deeply"),
@@ -372,8 +378,8 @@ def _insert(text: str, position: int, piece: str) -> str:
         (b"profiles: [{name: a, tags: [!!int x]}]", "invalid YAML: invalid literal"),
         (b"profiles: [{name: a, tags: ['\x07']}]", "line 1: invalid YAML: special characters"),
         (b'profiles: [{name: a, tags: ["\\ud800"]}]', "lone surrogate"),
-        (b'profiles: [{name: a, "x\\ny": 1}]', "profiles[0].x\\ny: Extra inputs"),
-        (b"profiles: [{name: a, " + b"k" * 500 + b": 1}]", "kkk…: Extra inputs"),
+        (b'profiles: [{name: a, "x\\ny": 1}]', "profiles[0]: unknown key 'x\\ny'; expected name"),
+        (b"profiles: [{name: a, " + b"k" * 500 + b": 1}]", "kkk…; expected name"),
         (b"profiles: [{name: a, storage_state: " + b"s" * 1100 + b"}]", "at most 1024"),
         (b"profiles: [{name: a, viewport: {width: 1e400, height: 800}}]", "viewport.width"),
         (b"profiles: &x [*x]", "profiles.yaml: profiles[0]"),
@@ -584,13 +590,13 @@ async def test_forged_stale_foreign_and_oversized_buttons_are_answered_and_do_no
 
 
 BROKEN_PROFILES: list[tuple[bytes, str]] = [
-    (b"profiles: [\n  - name: bob\n bad", "profiles.yaml, line 2: expected the node"),
+    (b"profiles: [\n  - name: bob\n bad", "profiles.yaml, line 2: invalid YAML: expected the node"),
     (b"profiles: [{name: bob}]\n\xff\xfe", "profiles.yaml, line 2: not UTF-8 text"),
-    (b"profiles: []\n" + b"#" * MAX_FILE_BYTES, "profiles.yaml: larger than 1024 KiB"),
+    (b"profiles: []\n" + b"#" * MAX_FILE_BYTES, "profiles.yaml: file too large: at most 1024 KiB"),
     (b"profiles: [{name: alice}, {name: alice}]", "profiles[1]: duplicate name 'alice'"),
     (b"profiles: [{name: alice}]\nprofiles: [{name: bob}]", "duplicate key 'profiles'"),
     (b"profiles: [{name: bob, tags: 5}]", "profiles[0].tags"),
-    (b"profiles: [{name: bob, '<b>&amp;': 1}]", "profiles[0].<b>&amp;: Extra inputs"),
+    (b"profiles: [{name: bob, '<b>&amp;': 1}]", "profiles[0]: unknown key '<b>&amp;'"),
     (b"profiles: " + b"[" * 3000, "nested too deeply"),
     (b'profiles: [{name: bob, tags: ["\\udc80"]}]', "lone surrogate"),
 ]

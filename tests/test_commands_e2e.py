@@ -130,7 +130,7 @@ async def test_reload_picks_up_new_profiles_and_keeps_the_old_ones_on_a_broken_f
     assert "profiles file was not loaded, the previous profiles stay:\n• profiles.yaml: " in (
         reply.text
     )
-    assert "\n• profiles.yaml: profiles[0].name: String should match pattern" in reply.text
+    assert "\n• profiles.yaml: profiles[0].name: expected a name of letters, digits" in reply.text
     assert "\n• profiles.yaml: profiles[2]: duplicate name 'a'" in reply.text
 
     profiles_file.unlink()

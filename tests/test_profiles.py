@@ -9,6 +9,8 @@ import pytest
 from warmup.checks import check_configuration
 from warmup.profiles import MAX_PROBLEMS, ProfilesError, load_profiles
 
+NAME = "a name of letters, digits, _ and - (at most 32 characters)"
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "profiles.yaml"
@@ -51,14 +53,63 @@ def test_missing_or_empty_file_means_no_profiles(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("profiles: [{name: 'bad name'}]", "profiles[0].name: String should match pattern"),
-        ("profiles: [{name: a, colour: red}]", "profiles[0].colour: Extra inputs"),
+        (
+            "profiles: [{name: 'bad name'}]",
+            f"profiles[0].name: expected {NAME}, got the string 'bad name'",
+        ),
+        ("profiles: [{name: 5}]", f"profiles[0].name: expected {NAME}, got 5"),
+        ("profiles: [{tags: [a]}]", "profiles.yaml: profiles[0]: missing 'name'"),
+        (
+            "profiles: [{name: a, colour: red}]",
+            "profiles[0]: unknown key 'colour'; expected name, tags, vars, storage_state, proxy,"
+            " locale, timezone, viewport",
+        ),
         ("profiles: [{name: a}, {name: a}]", "profiles[1]: duplicate name 'a'"),
-        ("profiles: [{name: a, tags: 5}]", "profiles[0].tags"),
-        ("profiles: [{name: a, viewport: {width: 10, height: 800}}]", "viewport.width"),
-        ("profiles: {name: a}", "profiles: Input should be a valid list"),
-        ("profiles: [\n  - name: a\n bad", "profiles.yaml, line"),
-        ("- just a list", "profiles.yaml: Input should be"),
+        ("profiles: [{name: a, tags: 5}]", "profiles[0].tags: expected a list of strings, got 5"),
+        (
+            "profiles: [{name: a, tags: [x, []]}]",
+            "profiles[0].tags[1]: expected a string, got a list",
+        ),
+        (
+            "profiles: [{name: a, vars: {home: [1]}}]",
+            "profiles[0].vars.home: expected a string or a number, got a list",
+        ),
+        (
+            "profiles: [{name: a, vars: {1: x}}]",
+            "profiles[0].vars: expected a string as the name, got 1",
+        ),
+        (
+            "profiles: [{name: a, viewport: {width: 10, height: 800}}]",
+            "profiles[0].viewport.width: expected a whole number from 200 to 8000, got 10",
+        ),
+        (
+            "profiles: [{name: a, viewport: 1280x800}]",
+            "profiles[0].viewport: expected a mapping with width, height, got the string"
+            " '1280x800'",
+        ),
+        (
+            "profiles: [{name: a, proxy: {host: x}}]",
+            "profiles[0].proxy: unknown key 'host'; expected server, username, password",
+        ),
+        ("profiles: [{name: a, proxy: {}}]", "profiles[0].proxy: missing 'server'"),
+        (
+            "profiles: [alice]",
+            "profiles[0]: expected a mapping with the profile's name and settings, got the string"
+            " 'alice'",
+        ),
+        (
+            "profiles: {name: a}",
+            "profiles.yaml: profiles: expected a list of profiles, got a mapping",
+        ),
+        ("profile: []", "profiles.yaml: unknown top-level key 'profile'; expected profiles"),
+        (
+            "profiles: [\n  - name: a\n bad",
+            "profiles.yaml, line 2: invalid YAML: expected the node",
+        ),
+        (
+            "- just a list",
+            "profiles.yaml: expected a mapping with 'profiles' at the top, got a list",
+        ),
     ],
 )
 def test_invalid_files_are_refused_with_where_and_why(
@@ -85,11 +136,12 @@ profiles:
     lines = str(raised.value).splitlines()
     assert [line.split(":")[1].strip() for line in lines] == [
         "profiles[1].name",
-        "profiles[2].colour",
+        "profiles[2]",
         "profiles[3]",
         "profiles[4].viewport.width",
         "profiles[5]",
     ]
+    assert "unknown key 'colour'" in lines[1]
     assert "duplicate name 'alice'" in lines[2]
     assert "duplicate name 'bob'" in lines[4]
     assert all(line.startswith("profiles.yaml: ") for line in lines)
@@ -102,7 +154,7 @@ def test_a_file_with_many_problems_names_the_first_and_counts_the_rest(tmp_path:
         load_profiles(write(tmp_path, f"profiles:\n{entries}"))
     lines = str(raised.value).splitlines()
     assert len(lines) == MAX_PROBLEMS + 1
-    assert lines[0].startswith("profiles.yaml: profiles[0].name: String should match pattern")
+    assert lines[0].startswith(f"profiles.yaml: profiles[0].name: expected {NAME}")
     assert lines[-1] == "profiles.yaml: and 7 more problems"
     assert len(raised.value.problems) == MAX_PROBLEMS + 7
 
@@ -122,6 +174,6 @@ def test_check_counts_each_problem_of_the_profiles_file(tmp_path: Path) -> None:
     path = write(tmp_path, "profiles: [{name: a}, {name: 'b c'}, {name: a}]")
     report = check_configuration(path, tmp_path / "scenarios")
     assert report.errors == [
-        "profiles.yaml: profiles[1].name: String should match pattern '^[A-Za-z0-9_-]{1,32}$'",
+        f"profiles.yaml: profiles[1].name: expected {NAME}, got the string 'b c'",
         "profiles.yaml: profiles[2]: duplicate name 'a'",
     ]

@@ -320,7 +320,7 @@ def test_problems_past_twenty_are_counted_not_listed() -> None:
     assert [problem.path for problem in error.problems[:20]] == [
         f"steps[{index}]" for index in range(20)
     ]
-    assert error.problems[-1] == Problem(None, "and 5 more problems")
+    assert (error.problems[-1].path, error.problems[-1].reason) == (None, "and 5 more problems")
     assert str(error).splitlines()[-1] == "browse.yaml: and 5 more problems"
     assert error.summary().endswith("(and 24 more problems)")
 

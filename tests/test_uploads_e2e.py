@@ -190,8 +190,9 @@ async def test_a_sent_profiles_file_replaces_the_profiles_and_a_broken_one_chang
     reply = await send(chat, "mine.yml", broken, "/profiles_file")
     assert "The profiles file has mistakes; nothing was changed, the profiles stay:" in reply
     for problem in (
-        "• profiles.yaml: profiles[1].name: String should match pattern",
-        "• profiles.yaml: profiles[2].colour: Extra inputs are not permitted",
+        "• profiles.yaml: profiles[1].name: expected a name of letters, digits, _ and - (at most"
+        " 32 characters), got the string 'c d'",
+        "• profiles.yaml: profiles[2]: unknown key 'colour'; expected name, tags, vars,",
         "• profiles.yaml: profiles[3]: duplicate name 'alice'",
     ):
         assert problem in reply, (problem, reply)

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from warmup.i18n import _
+from warmup.i18n import _, in_english
 from warmup.profiles import ProfileConfig, ProfilesError, load_profiles, sync_profiles
 from warmup.scenario import Scenario, ScenarioCatalog, load_scenarios
 
@@ -64,8 +64,10 @@ class Catalog:
             if read.gone:
                 problem = _("{file}: the file is gone").format(file=self._profiles_file.name)
             elif read.error is not None:
-                problem = str(read.error)
-                logger.warning("profiles not reloaded: %s", problem.replace("\n", "; "))
+                problem = str(read.error)  # in the language of the one who asked
+                with in_english():
+                    logged = str(read.error).replace("\n", "; ")
+                logger.warning("profiles not reloaded: %s", logged)
             else:
                 await sync_profiles(read.profiles)
                 self.profiles = read.profiles

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,33 +21,68 @@ from pydantic import (
 )
 
 from models import Profile
-from warmup.yaml_keys import key_lines, load_fast_first, on_libyaml
+from warmup.file_problems import (
+    STRING,
+    VARIABLE_VALUE,
+    VARIABLES,
+    YAML_TAG_MISMATCH,
+    YAML_TOO_DEEP,
+    Problem,
+    duplicate_key,
+    invalid_yaml,
+    more_problems,
+    not_utf8,
+    refusal,
+    shortened,
+    too_large,
+    unreadable,
+)
+from warmup.i18n import LazyPlural, LazyText
+from warmup.profiles_problems import ENTRY, ROOT, VARIABLE, Outline, problems_of
+from warmup.yaml_keys import DuplicateKey, key_lines, load_fast_first, on_libyaml
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_PATH = 1024  # the database column that keeps a profile's seed_state
-MAX_DETAIL = 300
+MAX_LINE = 360
+"""Characters of a problem's line: it is shown in a chat."""
 MAX_PROBLEMS = 20
 """Problems a ProfilesError's message names; the others are counted on a last line."""
-NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+NAME_MAX = 32
+NAME_PATTERN = rf"^[A-Za-z0-9_-]{{1,{NAME_MAX}}}$"
+VIEWPORT_MIN, VIEWPORT_MAX = 200, 8000
 
 
 class ProfilesError(Exception):
     """The profiles file cannot be used: every problem found, one line each, each starting
-    with the file's name (and the line, where YAML gives one) as the only line used to.
+    with the file's name (and the line, where YAML gives one), worded when it is read.
 
     `problems` holds them all (`python -m bot check` prints them all); the message, shown in
     a chat, names the first MAX_PROBLEMS and counts the rest.
     """
 
-    def __init__(self, file_name: str, problems: list[str]) -> None:
-        self.problems = tuple(problems)
-        lines = problems[:MAX_PROBLEMS]
-        if len(problems) > MAX_PROBLEMS:
-            lines.append(f"{file_name}: and {len(problems) - MAX_PROBLEMS} more problems")
-        super().__init__("\n".join(lines))
+    def __init__(self, file_name: str, problems: Sequence[Problem]) -> None:
+        if not problems:
+            raise ValueError("a ProfilesError needs a problem")
+        self.file_name = file_name
+        self.found = tuple(problems)
+        super().__init__(file_name)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Every problem, one line each, in the language in use."""
+        return tuple(self._line(problem) for problem in self.found)
+
+    def __str__(self) -> str:
+        lines = [self._line(problem) for problem in self.found[:MAX_PROBLEMS]]
+        if len(self.found) > MAX_PROBLEMS:
+            lines.append(self._line(Problem(None, more_problems(len(self.found) - MAX_PROBLEMS))))
+        return "\n".join(lines)
+
+    def _line(self, problem: Problem) -> str:
+        return shortened(problem.describe(self.file_name), MAX_LINE)
 
 
 class Proxy(BaseModel):
@@ -61,8 +96,8 @@ class Proxy(BaseModel):
 class Viewport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    width: int = Field(ge=200, le=8000)
-    height: int = Field(ge=200, le=8000)
+    width: int = Field(ge=VIEWPORT_MIN, le=VIEWPORT_MAX)
+    height: int = Field(ge=VIEWPORT_MIN, le=VIEWPORT_MAX)
 
 
 class ProfileConfig(BaseModel):
@@ -94,7 +129,8 @@ class ProfileConfig(BaseModel):
         """A YAML escape like "\\ud800" makes a string that neither the database nor Telegram
         can encode: refuse it here rather than fail later at every use of the profile."""
         if _has_surrogate(self.model_dump()):
-            raise ValueError("a string holds a lone surrogate like \\ud800; remove it")
+            reason = LazyText("a string holds a lone surrogate like \\ud800; remove it")
+            raise refusal("surrogate", reason)
         return self
 
     def context_options(self) -> dict[str, Any]:
@@ -117,6 +153,42 @@ class ProfilesFile(BaseModel):
     profiles: list[ProfileConfig] = Field(default_factory=list)
 
 
+def _mapping_of(model: type[BaseModel]) -> LazyText:
+    return LazyText("a mapping with {keys}", keys=", ".join(model.model_fields))
+
+
+_OUTLINE = Outline(
+    keys_of={
+        ROOT: tuple(ProfilesFile.model_fields),
+        ENTRY: tuple(ProfileConfig.model_fields),
+        "proxy": tuple(Proxy.model_fields),
+        "viewport": tuple(Viewport.model_fields),
+    },
+    expected={
+        ROOT: LazyText("a mapping with 'profiles' at the top"),
+        "profiles": LazyText("a list of profiles"),
+        ENTRY: LazyText("a mapping with the profile's name and settings"),
+        "name": LazyPlural(
+            "a name of letters, digits, _ and - (at most {count} character)",
+            "a name of letters, digits, _ and - (at most {count} characters)",
+            NAME_MAX,
+        ),
+        "tags": LazyText("a list of strings"),
+        "tag": STRING,
+        "vars": VARIABLES,
+        VARIABLE: VARIABLE_VALUE,
+        "storage_state": LazyText("the path of a storage-state file"),
+        "proxy": _mapping_of(Proxy),
+        "viewport": _mapping_of(Viewport),
+        **dict.fromkeys(("server", "username", "password", "locale", "timezone"), STRING),
+        **dict.fromkeys(
+            ("width", "height"),
+            LazyText("a whole number from {low} to {high}", low=VIEWPORT_MIN, high=VIEWPORT_MAX),
+        ),
+    },
+)
+
+
 def load_profiles(path: Path, *, as_file: Path | None = None) -> dict[str, ProfileConfig]:
     """Read and validate the file; a missing file means no profiles yet.
 
@@ -132,14 +204,13 @@ def load_profiles(path: Path, *, as_file: Path | None = None) -> dict[str, Profi
     except FileNotFoundError:
         return {}
     except OSError as error:
-        raise _error(shown, f"cannot read the file: {error.strerror or error}") from None
+        raise ProfilesError(shown.name, [unreadable(error)]) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise _error(shown, f"larger than {MAX_FILE_BYTES // 1024} KiB")
+        raise ProfilesError(shown.name, [too_large(MAX_FILE_BYTES)])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise _error(shown, f"not UTF-8 text (byte 0x{raw[error.start]:02x})", line) from None
+        raise ProfilesError(shown.name, [not_utf8(raw, error)]) from None
     with _collector_paused():
         return _profiles_of(shown, text)
 
@@ -153,14 +224,14 @@ def _profiles_of(path: Path, text: str) -> dict[str, ProfileConfig]:
     try:
         parsed = ProfilesFile.model_validate(data)
     except ValidationError as error:
-        problems.extend(_described(error))
+        problems.extend(problems_of(error, _OUTLINE))
     if parsed is None or problems:
         problems.sort(key=lambda problem: problem[0])  # stable: in the order of the entries
-        raise ProfilesError(path.name, [_line(path, detail) for _, detail in problems])
+        raise ProfilesError(path.name, [problem for _, problem in problems])
     return {profile.name: _resolved(profile, path.parent) for profile in parsed.profiles}
 
 
-def _entry_problems(folder: Path, data: object) -> list[tuple[int, str]]:
+def _entry_problems(folder: Path, data: object) -> list[tuple[int, Problem]]:
     """What the schema cannot see, by entry index: a name given twice, a seed path too long.
 
     Read from the entries as written, so that they are reported along with the schema's
@@ -169,7 +240,7 @@ def _entry_problems(folder: Path, data: object) -> list[tuple[int, str]]:
     entries = data.get("profiles") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         return []
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, Problem]] = []
     names: set[str] = set()
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -177,11 +248,16 @@ def _entry_problems(folder: Path, data: object) -> list[tuple[int, str]]:
         name, seed = entry.get("name"), entry.get("storage_state")
         if isinstance(name, str):
             if name in names:
-                problems.append((index, f"profiles[{index}]: duplicate name {name!r}"))
+                reason = LazyText("duplicate name {name}", name=repr(name))
+                problems.append((index, Problem(f"profiles[{index}]", reason)))
             names.add(name)
         if isinstance(seed, str) and len(str(folder / seed)) > MAX_PATH:
-            detail = f"profiles[{index}].storage_state: a path of at most {MAX_PATH} characters"
-            problems.append((index, detail))
+            reason = LazyPlural(
+                "a path of at most {count} character",
+                "a path of at most {count} characters",
+                MAX_PATH,
+            )
+            problems.append((index, Problem(f"profiles[{index}].storage_state", reason)))
     return problems
 
 
@@ -217,7 +293,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
-    key_lines(loader, node, problem="duplicate key")
+    key_lines(loader, node)
     return loader.construct_mapping(node)
 
 
@@ -230,59 +306,25 @@ _FastUniqueKeyLoader = on_libyaml(_UniqueKeyLoader)
 def _parse_yaml(path: Path, text: str) -> Any:
     try:
         return load_fast_first(text, _UniqueKeyLoader, _FastUniqueKeyLoader)
+    except DuplicateKey as error:
+        raise ProfilesError(path.name, [duplicate_key(error)]) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        problem = error.problem or error.context or "invalid YAML"
-        raise _error(path, problem, mark.line + 1 if mark is not None else None) from None
+        problem = error.problem or error.context or "syntax error"
+        line = mark.line + 1 if mark is not None else None
+        raise ProfilesError(path.name, [invalid_yaml(problem, line)]) from None
     except yaml.reader.ReaderError as error:
         line = text[: error.position].count("\n") + 1
-        raise _error(path, f"invalid YAML: {error.reason}", line) from None
-    except (yaml.YAMLError, ValueError) as error:
-        # ValueError: a scalar YAML resolves but Python refuses, like 2001-13-45 or 5000 digits
+        raise ProfilesError(path.name, [invalid_yaml(error.reason, line)]) from None
+    except (yaml.YAMLError, ValueError, OverflowError) as error:
+        # ValueError: a scalar YAML resolves but Python refuses, like 2001-13-45 or 5000 digits;
+        # OverflowError: an escape like "\\U80000000" past any character
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise _error(path, f"invalid YAML: {first_line}") from None
-    except (LookupError, AttributeError):
-        # PyYAML's own constructors fail this way on an explicit tag with an empty or wrong
-        # value, like `!!int ''`, `!!bool maybe` or `!!timestamp x`
-        raise _error(path, "invalid YAML: a value does not fit its tag (like !!int)") from None
+        raise ProfilesError(path.name, [invalid_yaml(first_line)]) from None
+    except (LookupError, AttributeError):  # see YAML_TAG_MISMATCH
+        raise ProfilesError(path.name, [Problem(None, YAML_TAG_MISMATCH)]) from None
     except RecursionError:
-        raise _error(path, "invalid YAML: nested too deeply") from None
-
-
-def _error(path: Path, detail: str, line: int | None = None) -> ProfilesError:
-    """A file refused for one problem (it cannot be read, or is not YAML)."""
-    return ProfilesError(path.name, [_line(path, detail, line)])
-
-
-def _line(path: Path, detail: str, line: int | None = None) -> str:
-    """One line, starting with the file's name, of bounded length: it is shown in a chat."""
-    where = path.name if line is None else f"{path.name}, line {line}"
-    flat = "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-        for char in detail[: MAX_DETAIL + 1]
-    )
-    if len(flat) > MAX_DETAIL:
-        flat = flat[: MAX_DETAIL - 1] + "…"
-    return f"{where}: {flat}"
-
-
-def _described(error: ValidationError) -> list[tuple[int, str]]:
-    """Every problem the schema found, with the index of its entry (-1: the file's outline)."""
-    problems = []
-    for problem in error.errors():
-        loc = problem["loc"]
-        index = loc[1] if loc[:1] == ("profiles",) and len(loc) > 1 else -1
-        location = "".join(
-            f"[{part}]" if isinstance(part, int) else f".{_short(str(part))}" for part in loc
-        ).lstrip(".")
-        detail = f"{location}: {problem['msg']}" if location else problem["msg"]
-        problems.append((index if isinstance(index, int) else -1, detail))
-    return problems
-
-
-def _short(key: str, limit: int = 40) -> str:
-    """A key of the file in an error's location: an unknown key may be of any length."""
-    return key if len(key) <= limit else key[: limit - 1] + "…"
+        raise ProfilesError(path.name, [Problem(None, YAML_TOO_DEEP)]) from None
 
 
 def _has_surrogate(value: object) -> bool:

@@ -41,10 +41,23 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from warmup.scenario_problems import AT_STEP, RANGE_TAG, TEXT, Vocabulary, problems_of, refusal
-from warmup.scenario_problems import Problem as Problem  # the errors' parts, for callers
+from warmup.file_problems import (
+    STRING,
+    VARIABLES,
+    YAML_TAG_MISMATCH,
+    YAML_TOO_DEEP,
+    duplicate_key,
+    invalid_yaml,
+    not_utf8,
+    refusal,
+    too_large,
+    unreadable,
+)
+from warmup.file_problems import Problem as Problem  # the errors' parts, for callers
+from warmup.i18n import LazyPlural, LazyText
+from warmup.scenario_problems import AT_STEP, RANGE_TAG, TEXT, Vocabulary, problems_of
 from warmup.scenario_problems import ScenarioError as ScenarioError
-from warmup.yaml_keys import key_lines, load_fast_first, on_libyaml
+from warmup.yaml_keys import DuplicateKey, key_lines, load_fast_first, on_libyaml
 
 TOP_LEVEL_KEYS = ("name", "description", "vars", "steps")
 RESERVED_VARIABLES = frozenset({"profile"})
@@ -90,8 +103,16 @@ def _short(text: str) -> str:
 # --------------------------------------------------------------------------- templates
 
 
+class BadTemplate(ValueError):
+    """A template with a lone brace or a placeholder that is not a name."""
+
+    def __init__(self, reason: LazyText) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _template_parts(template: str) -> list[tuple[bool, str]]:
-    """Split a template into ``(is_variable, text)`` parts; ValueError if malformed."""
+    """Split a template into ``(is_variable, text)`` parts; BadTemplate if malformed."""
     parts: list[tuple[bool, str]] = []
     position = 0
     for match in _TEMPLATE_TOKEN.finditer(template):
@@ -101,15 +122,25 @@ def _template_parts(template: str) -> list[tuple[bool, str]]:
         if token in ("{{", "}}"):
             parts.append((False, token[0]))
         elif token in ("{", "}"):
-            raise ValueError(
-                f"unbalanced {token!r} in {_short(template)!r}; write {token * 2!r} for a literal"
+            raise BadTemplate(
+                LazyText(
+                    "unbalanced {token} in {template}; write {twice} for a literal",
+                    token=repr(token),
+                    template=repr(_short(template)),
+                    twice=repr(token * 2),
+                )
             )
         else:
             name = match.group(1)
             if not name.isidentifier():
-                raise ValueError(
-                    f"invalid variable name {{{name}}} in {_short(template)!r}; use letters,"
-                    " digits and _ (or '{{' '}}' for literal braces)"
+                raise BadTemplate(
+                    LazyText(
+                        "invalid variable name {name} in {template}; use letters, digits and _"
+                        " (or {braces} for literal braces)",
+                        name=f"{{{name}}}",
+                        template=repr(_short(template)),
+                        braces="'{{' '}}'",
+                    )
                 )
             parts.append((True, name))
         position = match.end()
@@ -143,8 +174,8 @@ def substitute(template: str, variables: Mapping[str, str]) -> str:
 def _checked_template(value: str) -> str:
     try:
         _template_parts(value)
-    except ValueError as error:
-        raise refusal("template", str(error)) from None
+    except BadTemplate as error:
+        raise refusal("template", error.reason) from None
     return value
 
 
@@ -194,9 +225,14 @@ class SpanOf:
     whole: bool
 
     @property
-    def expected(self) -> str:
-        number = "a whole number" if self.whole else "a number"
-        return f"{number} from {self.low} to {self.high}, or [min, max]"
+    def expected(self) -> LazyText:
+        if self.whole:
+            return LazyText(
+                "a whole number from {low} to {high}, or [min, max]", low=self.low, high=self.high
+            )
+        return LazyText(
+            "a number from {low} to {high}, or [min, max]", low=self.low, high=self.high
+        )
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
@@ -214,7 +250,10 @@ class SpanOf:
     def _span(self, value: float | list[float]) -> Span:
         low, high = (value, value) if not isinstance(value, list) else value
         if low > high:
-            raise refusal("range_order", f"range [{low:g}, {high:g}] has min above max")
+            reason = LazyText(
+                "range [{low}, {high}] has min above max", low=f"{low:g}", high=f"{high:g}"
+            )
+            raise refusal("range_order", reason)
         if self.whole:
             return Span(low, high)
         return Span(float(low), float(high))
@@ -298,7 +337,8 @@ class StepBase(_Model):
         if reading is not None:
             reading.steps += 1
             if reading.steps == MAX_STEPS + 1:
-                raise refusal("too_many_steps", f"too many steps: at most {MAX_STEPS} in a file")
+                reason = LazyText("too many steps: at most {most} in a file", most=MAX_STEPS)
+                raise refusal("too_many_steps", reason)
         return data
 
 
@@ -416,7 +456,7 @@ class ExpectTarget(_Model):
     @model_validator(mode="after")
     def _exactly_one(self) -> ExpectTarget:
         if sum(value is not None for value in (self.selector, self.text, self.url)) != 1:
-            raise refusal("exactly_one", "give exactly one of selector, text, url")
+            raise refusal("exactly_one", LazyText("give exactly one of selector, text, url"))
         return self
 
 
@@ -477,7 +517,11 @@ class RepeatStep(StepBase):
         if reading is None:
             return handler(value)
         if reading.depth + 1 > MAX_DEPTH:
-            reason = f"repeat nested too deeply: at most {MAX_DEPTH} levels"
+            reason = LazyPlural(
+                "repeat nested too deeply: at most {count} level",
+                "repeat nested too deeply: at most {count} levels",
+                MAX_DEPTH,
+            )
             raise refusal("too_deep", reason, at=AT_STEP)
         reading.depth += 1
         try:
@@ -547,7 +591,7 @@ class LoggedInCheck(_Model):
     @model_validator(mode="after")
     def _exactly_one(self) -> LoggedInCheck:
         if (self.selector is None) == (self.url is None):
-            raise refusal("exactly_one", "give exactly one of selector, url")
+            raise refusal("exactly_one", LazyText("give exactly one of selector, url"))
         return self
 
     @property
@@ -562,9 +606,10 @@ class LoggedInCheck(_Model):
 
 def _variable_name(name: str) -> str:
     if not name.isidentifier():
-        raise refusal("variable_name", "not an identifier")
+        raise refusal("variable_name", LazyText("not an identifier"))
     if name in RESERVED_VARIABLES:
-        raise refusal("reserved", f"{name!r} is reserved: it is always the profile's name")
+        reason = LazyText("{name} is reserved: it is always the profile's name", name=repr(name))
+        raise refusal("reserved", reason)
     return name
 
 
@@ -572,7 +617,7 @@ def _as_text(value: str | int | float) -> str:
     try:
         return str(value)
     except ValueError:  # an int too long to print
-        raise refusal("too_large", "number too large") from None
+        raise refusal("too_large", LazyText("number too large")) from None
 
 
 def _none_is_empty(value: object) -> object:
@@ -630,9 +675,10 @@ class Scenario(_Model):
     def _file_name(cls, name: str, info: ValidationInfo) -> str:
         reading = _reading(info)
         if reading is not None and name != reading.name:
-            reason = (
-                f"{_short(name)!r} does not match the file name; "
-                f"write {reading.name!r} or leave it out"
+            reason = LazyText(
+                "{name} does not match the file name; write {file_name} or leave it out",
+                name=repr(_short(name)),
+                file_name=repr(reading.name),
             )
             raise refusal("name", reason)
         return name
@@ -644,7 +690,9 @@ class Scenario(_Model):
         if check is None or steps is None:
             return check
         if not any(isinstance(step, GotoStep) for step in iter_steps(steps)):
-            reason = "the check runs after the first goto step, and this scenario has none"
+            reason = LazyText(
+                "the check runs after the first goto step, and this scenario has none"
+            )
             raise refusal("no_goto", reason)
         return check
 
@@ -784,20 +832,22 @@ _VOCABULARY = Vocabulary(
         LOGGED_IN_KEY: tuple(LoggedInCheck.model_fields),
     },
     expected={
-        "name": "a string",
-        "description": "a string",
-        "vars": "a mapping of names to values",
-        "steps": "a non-empty list of steps",
+        "name": STRING,
+        "description": STRING,
+        "vars": VARIABLES,
+        "steps": LazyText("a non-empty list of steps"),
         **dict.fromkeys(("goto", "click", "press", "selector", "text", "url"), TEXT),
         "wait": WAIT_SPAN.expected,
         "scroll": SCROLL_SPAN.expected,
         "repeat": REPEAT_SPAN.expected,
-        "timeout": f"a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}",
-        "optional": "true or false",
-        "probability": "a number from 0 to 1",
+        "timeout": LazyText(
+            "a number of seconds above 0 and at most {most}", most=MAX_TIMEOUT_SECONDS
+        ),
+        "optional": LazyText("true or false"),
+        "probability": LazyText("a number from 0 to 1"),
         "type": "{selector: \u2026, text: \u2026}",
-        "expect": "a selector, {text: \u2026} or {url: \u2026}",
-        LOGGED_IN_KEY: "{selector: \u2026} or {url: \u2026}",
+        "expect": LazyText("a selector, {text: \u2026} or {url: \u2026}"),
+        LOGGED_IN_KEY: LazyText("{selector: \u2026} or {url: \u2026}"),
     },
 )
 
@@ -818,24 +868,21 @@ def load_scenario(path: Path) -> Scenario:
     """Read, parse and validate one scenario file; its name is the file stem."""
     source = path.name
     if not SCENARIO_NAME.fullmatch(path.stem):
-        raise ScenarioError(
-            source,
-            "the file name is the scenario's name: use letters, digits, _ and - (at most 64)",
+        reason = LazyText(
+            "the file name is the scenario's name: use letters, digits, _ and - (at most 64)"
         )
+        raise ScenarioError(source, reason)
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ScenarioError(source, f"cannot read the file: {exc.strerror or exc}") from None
+        raise ScenarioError(source, problems=[unreadable(exc)]) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(source, f"file too large: at most {MAX_FILE_BYTES // 1024} KiB")
+        raise ScenarioError(source, problems=[too_large(MAX_FILE_BYTES)])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        bad = raw[exc.start]
-        line = raw[: exc.start].count(b"\n") + 1
-        reason = f"not UTF-8 text (byte 0x{bad:02x}); save the file as UTF-8"
-        raise ScenarioError(source, reason, line=line) from None
+        raise ScenarioError(source, problems=[not_utf8(raw, exc)]) from None
     return scenario_from_text(text, source=source, name=path.stem)
 
 
@@ -843,25 +890,24 @@ def scenario_from_text(text: str, *, source: str, name: str) -> Scenario:
     """Parse and validate a scenario's YAML; `source` names it in errors."""
     try:
         data = load_fast_first(text, _LineLoader, _FastLineLoader)
+    except DuplicateKey as exc:
+        raise ScenarioError(source, problems=[duplicate_key(exc)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "syntax error"
         if exc.context and problem.startswith("but "):  # "expected X" + "but found Y"
             problem = f"{exc.context}, {problem}"
-        raise ScenarioError(source, f"invalid YAML: {problem}", line=line) from None
-    except (yaml.YAMLError, ValueError) as exc:
+        raise ScenarioError(source, problems=[invalid_yaml(problem, line)]) from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ScenarioError(source, f"invalid YAML: {first_line}") from None
-    except (LookupError, AttributeError):
-        # PyYAML's own constructors fail this way on an explicit tag with an empty or wrong
-        # value, like `!!int ''`, `!!bool maybe` or `!!timestamp x`
-        reason = "invalid YAML: a value does not fit its tag (like !!int)"
-        raise ScenarioError(source, reason) from None
+        raise ScenarioError(source, problems=[invalid_yaml(first_line)]) from None
+    except (LookupError, AttributeError):  # see YAML_TAG_MISMATCH
+        raise ScenarioError(source, YAML_TAG_MISMATCH) from None
     except RecursionError:
-        raise ScenarioError(source, "invalid YAML: nested too deeply") from None
+        raise ScenarioError(source, YAML_TOO_DEEP) from None
     if data is None:
-        raise ScenarioError(source, "the file is empty; a scenario needs 'steps'")
+        raise ScenarioError(source, LazyText("the file is empty; a scenario needs 'steps'"))
     scenario = parse_scenario(data, source=source, default_name=name)
     scenario._text = text
     return scenario
@@ -894,9 +940,10 @@ def load_scenarios(directory: Path) -> ScenarioCatalog:
         name = path.stem
         if name in seen:
             catalog.valid.pop(name, None)
-            catalog.invalid[name] = ScenarioError(
-                path.name, f"{seen[name].name} has the same scenario name; keep one of them"
+            reason = LazyText(
+                "{file} has the same scenario name; keep one of them", file=seen[name].name
             )
+            catalog.invalid[name] = ScenarioError(path.name, reason)
             continue
         seen[name] = path
         try:

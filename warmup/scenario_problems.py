@@ -6,7 +6,8 @@ Pydantic validates a scenario (:mod:`warmup.scenario`) and reports each error as
 'steps', 0, 'wait', 'wait')`` (the action after a step's index is pydantic's tag for the
 step type). This module is the one place that turns those into plain sentences
 (``steps[2].repeat.steps[0]: wait: expected a number from 0 to 3600, or [min, max], got
--1``), and finds each one's line in the YAML the data was loaded from.
+-1``), and finds each one's line in the YAML the data was loaded from. The sentences are
+worded when they are read, in the reader's language (:mod:`warmup.file_problems`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
+
+from warmup.file_problems import (
+    SELF_REFERENCE,
+    SOMETHING_ELSE,
+    VARIABLE_VALUE,
+    Problem,
+    Text,
+    expected,
+    in_words,
+    missing,
+    more_problems,
+    quoted,
+    unknown_key,
+    unknown_top_level_key,
+)
+from warmup.i18n import LazyPlural, LazyText
 
 MAX_PROBLEMS = 20
 """Problems listed for one file; the rest are counted."""
@@ -25,32 +42,12 @@ AT_STEP = "step"
 """A refusal raised on a field that is about the whole step (`too deeply nested`)."""
 RANGE_TAG = "range"
 """The tag of a span's `[min, max]` form in error locations."""
-TEXT = "a non-empty string"
+TEXT = LazyText("a non-empty string")
 """What a text field takes, in words (a number there gets a hint to quote it)."""
 
-_TEXT_MAX = 60
-_ROOT = "a mapping with 'steps' at the top"
-_VARIABLE_VALUE = "a string or a number"
+_ROOT = LazyText("a mapping with 'steps' at the top")
+_STEPS = LazyText("a non-empty list of steps")
 _KEY_LOCATION = "[key]"  # pydantic's location of a mapping key's own error
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One mistake of a file: where (the step's path, None for the file itself), why, and
-    the line when YAML gives it."""
-
-    path: str | None
-    reason: str
-    line: int | None = None
-
-    def describe(self, source: str) -> str:
-        """``source[, line N]: [path: ]reason``: one line, whatever the file holds."""
-        where = source if self.line is None else f"{source}, line {self.line}"
-        text = f"{where}: {self.path}: {self.reason}" if self.path else f"{where}: {self.reason}"
-        return "".join(
-            char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-            for char in text
-        )
 
 
 class ScenarioError(Exception):
@@ -58,13 +55,14 @@ class ScenarioError(Exception):
 
     `problems` holds at least one; past MAX_PROBLEMS the last one says how many more there
     are. `path`, `reason` and `line` are the first problem's. ``str(error)`` has one line
-    per problem, each ``source[, line N]: [path: ]reason``.
+    per problem, each ``source[, line N]: [path: ]reason``, worded in the language in use
+    when it is read.
     """
 
     def __init__(
         self,
         source: str,
-        reason: str | None = None,
+        reason: Text | None = None,
         *,
         path: str | None = None,
         line: int | None = None,
@@ -79,10 +77,10 @@ class ScenarioError(Exception):
         self.count = len(found)
         """How many problems were found, the unlisted ones included."""
         if len(found) > MAX_PROBLEMS:
-            more = len(found) - MAX_PROBLEMS
-            found = [*found[:MAX_PROBLEMS], Problem(None, f"and {_more_problems(more)}")]
+            more = more_problems(len(found) - MAX_PROBLEMS)
+            found = [*found[:MAX_PROBLEMS], Problem(None, more)]
         self.problems: tuple[Problem, ...] = tuple(found)
-        super().__init__(str(self))
+        super().__init__(source)
 
     @property
     def path(self) -> str | None:
@@ -103,34 +101,22 @@ class ScenarioError(Exception):
     def summary(self) -> str:
         """The first problem, and how many more there are: one line, for lists of files."""
         first = self.problems[0].describe(self.source)
-        return first if self.count == 1 else f"{first} (and {_more_problems(self.count - 1)})"
+        return first if self.count == 1 else f"{first} ({more_problems(self.count - 1)})"
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
 
-def _more_problems(count: int) -> str:
-    return f"{count} more problem" if count == 1 else f"{count} more problems"
-
-
-def refusal(kind: str, reason: str, *, at: str | None = None) -> PydanticCustomError:
-    """A validator's own error: `reason` is shown as it is (after the key's name)."""
-    context: dict[str, Any] = {"reason": reason}
-    if at is not None:
-        context["at"] = at
-    return PydanticCustomError(kind, "{reason}", context)
-
-
 @dataclass(frozen=True)
 class Vocabulary:
-    """What the translation needs to know of the language, taken from its models."""
+    """What the wording needs to know of the language, taken from its models."""
 
     actions: tuple[str, ...]
     modifiers: tuple[str, ...]
     top_level_keys: tuple[str, ...]
     keys_of: Mapping[str, tuple[str, ...]]
     """The keys a mapping value takes, by its key (`type`, `expect`, `logged_in`)."""
-    expected: Mapping[str, str]
+    expected: Mapping[str, Text]
     """What a key's value must be, in words: `a number from 0 to 1`."""
 
 
@@ -193,7 +179,7 @@ def _walk(loc: tuple[int | str, ...], data: object, words: Vocabulary) -> _Where
             where.path, where.mode = f"{where.path}[{part}]", "step-tag"
         elif mode == "vars":
             name = str(part)
-            where.path = f"vars.{name}" if name.isidentifier() else f"vars[{_short(repr(name))}]"
+            where.path = f"vars.{name}" if name.isidentifier() else f"vars[{quoted(name)}]"
             where.mode = "value"
         elif mode == "step" and part == "steps":  # a repeat's own list of steps
             where.path = f"{where.path}.{where.action}.steps"
@@ -236,85 +222,105 @@ def _problem(detail: ErrorDetails, data: object, words: Vocabulary) -> Problem |
         return _key_problem(kind, key, where, words)
     if context.get("at") == AT_STEP:
         where = _walk(loc[:-1], data, words)
-        return Problem(where.path, str(context["reason"]), where.line)
+        return Problem(where.path, context["reason"], where.line)
     where = _walk(loc, data, words)
     if kind == "union_tag_not_found":  # the step discriminator found no single action
         reason, key = _action_problem(value, words)
         return Problem(where.path, reason, where.line_of(key) if key is not None else where.line)
+    reason: Text
     if "reason" in context:
-        reason = str(context["reason"])
+        reason = context["reason"]
     elif kind in ("too_short", "too_long") and loc[-1] == RANGE_TAG and isinstance(value, list):
-        reason = f"a range is [min, max], got {len(value)} items"
+        reason = LazyPlural(
+            "a range is [min, max], got {count} item",
+            "a range is [min, max], got {count} items",
+            len(value),
+        )
     elif kind == "recursion_loop":
-        reason = "refers to itself (a YAML alias used inside itself)"
+        reason = SELF_REFERENCE
     else:
         reason = _expected(where, value, words)
     return _at(where, reason, where.line)
 
 
-def _expected(where: _Where, value: object, words: Vocabulary) -> str:
+def _expected(where: _Where, value: object, words: Vocabulary) -> LazyText:
     if where.path is None:
-        expected = _ROOT
+        what: Text = _ROOT
     elif where.mode == "value":
-        expected = _VARIABLE_VALUE
+        what = VARIABLE_VALUE
     else:
-        expected = words.expected.get(where.about or "", "something else")
-    got = _kind(value)
+        what = words.expected.get(where.about or "", SOMETHING_ELSE)
+    got = in_words(value)
     if where.about == "steps" and isinstance(value, list | tuple) and not value:
-        got = "an empty list"
-    elif expected == TEXT and _is_number(value):
-        got += f" (quote it: '{got}')"
-    return f"expected {expected}, got {got}"
+        got = LazyText("an empty list")
+    elif what == TEXT and _is_number(value):
+        got = LazyText("{number} (quote it: '{number}')", number=got)
+    return expected(what, got)
 
 
 def _key_problem(kind: str, key: object, where: _Where, words: Vocabulary) -> Problem:
     """A key missing from a mapping, or one it does not take."""
-    shown = _short(repr(key))
     line = where.line_of(key)
     if kind == "missing":
         line = getattr(where.node, "line", where.line)
         if where.path is None:  # `steps` is the one key a scenario must have
-            return Problem(None, f"missing {shown} (a non-empty list of steps)", line)
+            reason = LazyText("missing {key} ({steps})", key=quoted(key), steps=_STEPS)
+            return Problem(None, reason, line)
         if where.mode == "step" and key == "steps":
-            return Problem(
-                where.path, f"{where.action} needs 'steps' (a non-empty list of steps)", line
+            reason = LazyText(
+                "{action} needs 'steps' ({steps})", action=str(where.action), steps=_STEPS
             )
-        return _at(where, f"missing {shown}", line)
+            return Problem(where.path, reason, line)
+        return _at(where, missing(key), line)
     if where.path is None:
-        keys = ", ".join(words.top_level_keys)
-        return Problem(None, f"unknown top-level key {shown}; expected {keys}", line)
+        return Problem(None, unknown_top_level_key(key, words.top_level_keys), line)
     if where.mode == "step":
         if key == "steps":
-            return Problem(where.path, "'steps' is only allowed on repeat", line)
+            return Problem(where.path, LazyText("'steps' is only allowed on repeat"), line)
         allowed = (*words.modifiers, "steps") if where.action == "repeat" else words.modifiers
-        return Problem(where.path, f"unknown modifier {shown}; expected {', '.join(allowed)}", line)
-    container = where.keys[-1] if where.keys else (where.path or "")
-    allowed = words.keys_of.get(container, ())
-    return _at(where, f"unknown key {shown}; expected {', '.join(allowed)}", line)
-
-
-def _at(where: _Where, reason: str, line: int | None) -> Problem:
-    """The problem, its reason after the keys that lead to it inside the step."""
-    prefix = ".".join(where.keys)
-    return Problem(where.path, f"{prefix}: {reason}" if prefix else reason, line)
-
-
-def _action_problem(value: object, words: Vocabulary) -> tuple[str, object]:
-    """Why a step has no single action, and the key to point at."""
-    expected = f"expected one of {', '.join(words.actions)}"
-    if not isinstance(value, dict):
-        return (
-            f"expected a mapping with one action ({', '.join(words.actions)}), got {_kind(value)}",
-            None,
+        reason = LazyText(
+            "unknown modifier {key}; expected {keys}", key=quoted(key), keys=", ".join(allowed)
         )
-    actions = [key for key in value if key in words.actions]
-    if len(actions) > 1:
-        listed = ", ".join(str(action) for action in actions)
-        return f"several actions in one step: {listed}; a step has exactly one", actions[1]
+        return Problem(where.path, reason, line)
+    container = where.keys[-1] if where.keys else (where.path or "")
+    return _at(where, unknown_key(key, words.keys_of.get(container, ())), line)
+
+
+def _at(where: _Where, reason: Text, line: int | None) -> Problem:
+    """The problem, its reason after the keys that lead to it inside the step."""
+    if not where.keys:
+        return Problem(where.path, reason, line)
+    return Problem(
+        where.path, LazyText("{keys}: {reason}", keys=".".join(where.keys), reason=reason), line
+    )
+
+
+def _action_problem(value: object, words: Vocabulary) -> tuple[LazyText, object]:
+    """Why a step has no single action, and the key to point at."""
+    actions = ", ".join(words.actions)
+    if not isinstance(value, dict):
+        reason = LazyText(
+            "expected a mapping with one action ({actions}), got {got}",
+            actions=actions,
+            got=in_words(value),
+        )
+        return reason, None
+    found = [key for key in value if key in words.actions]
+    if len(found) > 1:
+        listed = ", ".join(str(action) for action in found)
+        reason = LazyText(
+            "several actions in one step: {actions}; a step has exactly one", actions=listed
+        )
+        return reason, found[1]
     unknown = [key for key in value if key not in (*words.modifiers, "steps")]
     if unknown:
-        return f"unknown action {_short(repr(unknown[0]))}; {expected}", unknown[0]
-    return f"missing action; {expected}", None
+        reason = LazyText(
+            "unknown action {key}; expected one of {actions}",
+            key=quoted(unknown[0]),
+            actions=actions,
+        )
+        return reason, unknown[0]
+    return LazyText("missing action; expected one of {actions}", actions=actions), None
 
 
 def _variable_name_problem(
@@ -328,32 +334,12 @@ def _variable_name_problem(
     where = _walk(loc[:1], data, words)
     line = where.line_of(value)
     if kind == "reserved":
-        return Problem(f"vars.{value}", str(context["reason"]), line)
-    reason = f"invalid variable name {_short(repr(value))}; use letters, digits and _"
+        return Problem(f"vars.{value}", context["reason"], line)
+    reason = LazyText("invalid variable name {name}; use letters, digits and _", name=quoted(value))
     return Problem("vars", reason, line)
 
 
-# --------------------------------------------------------------------------- values in words
-
-
-def _kind(value: object) -> str:
-    """How a value reads in an error message."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        try:
-            return _short(repr(value))
-        except ValueError:  # an int too long to print
-            return "a very large number"
-    if isinstance(value, str):
-        return f"the string {_short(repr(value))}"
-    if isinstance(value, list | tuple):  # YAML lists of steps are read as tuples
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
+# --------------------------------------------------------------------------- values
 
 
 def _is_number(value: object) -> bool:
@@ -364,9 +350,3 @@ def _is_number(value: object) -> bool:
 
 def _has_length(value: object, length: int) -> bool:
     return isinstance(value, list | tuple) and len(value) >= length
-
-
-def _short(text: str) -> str:
-    if len(text) <= _TEXT_MAX:
-        return text
-    return text[: _TEXT_MAX - 1] + "\u2026"

@@ -17,11 +17,17 @@ logger = logging.getLogger(__name__)
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def key_lines(
-    loader: yaml.SafeLoader, node: yaml.MappingNode, *, problem: str = "found duplicate key"
-) -> dict[Any, int]:
-    """Each key of the mapping with its line (1-based); a duplicate raises a YAML error
-    whose problem reads `<problem> 'key'`."""
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping (its `problem` reads ``found duplicate key 'x'``)."""
+
+    def __init__(self, key: object, context_mark: yaml.Mark, problem_mark: yaml.Mark) -> None:
+        problem = f"found duplicate key {key!r}"
+        super().__init__("while constructing a mapping", context_mark, problem, problem_mark)
+        self.key = key
+
+
+def key_lines(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, int]:
+    """Each key of the mapping with its line (1-based); a duplicate raises DuplicateKey."""
     lines: dict[Any, int] = {}
     for key_node, _value_node in node.value:
         if key_node.tag == MERGE_TAG:
@@ -32,12 +38,7 @@ def key_lines(
         except TypeError:  # unhashable: construct_mapping reports it
             continue
         if duplicate:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"{problem} {key!r}",
-                key_node.start_mark,
-            )
+            raise DuplicateKey(key, node.start_mark, key_node.start_mark)
         lines[key] = key_node.start_mark.line + 1
     return lines
 
