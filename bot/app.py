@@ -24,7 +24,7 @@ from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, LanguageMiddleware, create_i18
 from bot.outbox import OutboxSender
 from bot.pacing import PacedRequests, Pacer, TelegramLimits
 from bot.progress import ProgressReporter
-from bot.runtime import open_engine, open_storage
+from bot.runtime import frozen_heap, open_engine, open_storage
 from bot.settings import Settings
 from handlers import get_routers
 from handlers.help import bot_commands
@@ -198,6 +198,7 @@ class Application:
             )
             await register_commands(bot, i18n)
             self.dispatcher.startup.register(self._on_startup)
+            stack.enter_context(frozen_heap())
             await self.dispatcher.start_polling(
                 bot, handle_signals=self._handle_signals, close_bot_session=False
             )

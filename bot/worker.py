@@ -21,7 +21,7 @@ from typing import Any
 from taskiq import TaskiqEvents, TaskiqState
 
 from bot.logs import configure_logging
-from bot.runtime import Runtime, open_engine, open_storage
+from bot.runtime import Runtime, frozen_heap, open_engine, open_storage
 from bot.settings import Settings, SettingsError, load_settings
 from warmup.browser import BrowserNotFound
 from warmup.events import EventBus
@@ -92,7 +92,8 @@ async def serve(settings: Settings) -> None:
             broker, ledger, runtime.engine, runtime.slots, beat_interval=settings.lease_ttl / 3
         )
         logger.info("worker %s: taking runs, %s at once", name, settings.max_concurrency)
-        await _until_signal(worker.run())
+        with frozen_heap():
+            await _until_signal(worker.run())
     logger.info("worker stopped")
 
 
