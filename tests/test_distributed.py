@@ -301,6 +301,24 @@ async def test_a_message_a_dead_worker_held_is_delivered_to_another_after_the_id
     assert await c.ended(task_id) == TaskStatus.completed
 
 
+async def test_a_message_a_dead_worker_held_before_it_claimed_the_run_goes_to_another(
+    cluster: Callable[..., object], redis_url: str
+) -> None:
+    """The worker died between taking the message and claiming the run: the database shows
+    nothing of it, and the message goes back once that worker has not been alive for the
+    lease time, long before the idle time."""
+    c: Cluster = await cluster(idle_timeout=600, lease_ttl=1)  # type: ignore[misc]
+    task_id = await start(c, "p0")
+    await take_and_die(redis_url)
+    assert (await WarmupRun.get(task_id=task_id)).played_by is None
+
+    await c.start_worker("w1")  # type: ignore[operator]
+    await c.playing.until(lambda: len(c.playing.played) == 1, timeout=20)
+    c.playing.hold.set()
+    assert await c.ended(task_id) == TaskStatus.completed
+    assert [(worker, profile) for worker, profile, _ in c.playing.played] == [("w1", "p0")]
+
+
 @pytest.fixture
 def restartable_redis() -> Iterator[RedisServer]:
     """A Redis of the test's own that keeps its stream over a restart. Asked for before

@@ -25,6 +25,7 @@ from warmup.run_queue import return_stale, send_run
 from warmup.scenario import Scenario
 from warmup.shared_files import prune_shared_artifacts
 from warmup.signals import Signals
+from warmup.worker import live_workers
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,13 @@ class Dispatch:
         left to play."""
         for queued in await self._ledger.requeue_abandoned(alive_within=self._alive_within):
             await send_run(self._broker, queued.ref.run_id)
-        await return_stale(self._broker, idle_timeout=self._idle_timeout)
+        alive = {worker.name for worker in await live_workers(within=self._alive_within)}
+        await return_stale(
+            self._broker,
+            idle_timeout=self._idle_timeout,
+            alive=alive,
+            alive_within=self._alive_within,
+        )
         if time.monotonic() - self._pruned_at >= PRUNE_INTERVAL:
             self._pruned_at = time.monotonic()
             await prune_shared_artifacts(self._artifacts_max_age_days)

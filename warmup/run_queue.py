@@ -6,8 +6,8 @@ only when it has room for one more run, and acknowledges it once the run's resul
 the database, or at once when the run needs nobody (it ended, its task was stopped,
 another worker plays it). A run whose worker died while it played is given to another
 worker with a new message once its lease expires (`Dispatch`); a message a worker took
-and never acknowledged goes back to the stream after `idle_timeout` (`return_stale`), and
-finds the run taken, or plays it.
+and never acknowledged goes back to the stream after `idle_timeout`, or sooner when that
+worker is gone (`return_stale`), and finds the run taken, or plays it.
 
 taskiq-redis's `RedisStreamBroker` keeps each message in its stream until a consumer of
 the group acknowledges it (its `ListQueueBroker` would lose the message of a worker that
@@ -17,6 +17,7 @@ dies). Another taskiq broker (NATS, RabbitMQ) would fit behind `create_broker`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -34,6 +35,8 @@ STREAM_MAXLEN = 1_000_000
 """Entries the stream keeps (acknowledged ones are trimmed first, approximately)."""
 RECLAIMER = "bot"
 """The consumer name under which the bot takes stale messages back (`return_stale`)."""
+PENDING_BATCH = 1000
+"""Taken messages looked at per check: far more than the workers play at once."""
 REDELIVERY_SLACK = 120.0
 """Seconds on top of a run's longest possible play before its message is redelivered."""
 
@@ -74,32 +77,49 @@ async def send_run(broker: AsyncBroker, run_id: int) -> None:
     await AsyncKicker(PLAY_RUN, broker, labels={}).kiq(run_id=run_id)
 
 
-async def return_stale(broker: AsyncBroker, *, idle_timeout: float) -> int:
-    """Put the messages a worker took and did not acknowledge within `idle_timeout` (it
-    died) back at the end of the stream, for any worker; how many.
+async def return_stale(
+    broker: AsyncBroker, *, idle_timeout: float, alive: Collection[str], alive_within: float
+) -> int:
+    """Put back at the end of the stream, for any worker, the messages a worker took and
+    did not acknowledge; how many. A message goes back once `idle_timeout` has passed since
+    it was taken (its worker died, or hangs), or `alive_within` when its worker is not one
+    of the `alive` ones: a worker that died between taking a message and claiming its run
+    leaves no trace in the database, so the run would wait for the whole idle timeout.
 
     taskiq-redis reclaims such a message only after its worker has read a new one, so
     on a quiet stream it would wait for the next task. The bot does it instead.
     """
     assert isinstance(broker, RedisStreamBroker)
     returned = 0
-    start = "0-0"
+    shortest = int(min(idle_timeout, alive_within) * 1000)
     async with Redis(connection_pool=broker.connection_pool) as redis:
-        while True:
-            reply = await redis.xautoclaim(
-                STREAM, GROUP, RECLAIMER, min_idle_time=int(idle_timeout * 1000), start_id=start
+        pending = await redis.xpending_range(STREAM, GROUP, "-", "+", PENDING_BATCH, idle=shortest)
+        stale = [
+            entry["message_id"]
+            for entry in pending
+            if entry["time_since_delivered"] >= idle_timeout * 1000
+            or (
+                _text(entry["consumer"]) not in alive
+                and entry["time_since_delivered"] >= alive_within * 1000
             )
-            start, claimed = reply[0], reply[1]
-            for message_id, fields in claimed:
-                if fields:
-                    await redis.xadd(STREAM, fields, maxlen=STREAM_MAXLEN, approximate=True)
-                    returned += 1
-                await redis.xack(STREAM, GROUP, message_id)
-            if start in (b"0-0", "0-0"):
-                break
+        ]
+        if not stale:
+            return 0
+        claimed = await redis.xclaim(
+            STREAM, GROUP, RECLAIMER, min_idle_time=shortest, message_ids=stale
+        )
+        for message_id, fields in claimed:
+            if fields:
+                await redis.xadd(STREAM, fields, maxlen=STREAM_MAXLEN, approximate=True)
+                returned += 1
+            await redis.xack(STREAM, GROUP, message_id)
     if returned:
         logger.warning("%d messages of a worker that stopped went back to the queue", returned)
     return returned
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True, slots=True)
