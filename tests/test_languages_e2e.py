@@ -37,6 +37,9 @@ async def test_a_russian_user_gets_russian_replies_progress_buttons_and_failures
     await russian.send("/warmup nobody smoke")
     refusal = (await russian.wait_for_reply()).text
     assert "nobody" in refusal and "unknown profile" not in refusal
+    await russian.send("/schedule alice smoke 0 24 * * *")
+    refusal = (await russian.wait_for_reply()).text
+    assert "недопустимое значение «24» в поле часов (0-23)" in refusal, refusal
 
     await russian.send("/reload")
     assert "Перечитано: 1 профиль, 2 корректных сценария." in (await russian.wait_for_reply()).text

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from croniter import CroniterBadDateError, CroniterError, croniter
+from croniter import CroniterBadDateError, croniter
 
 from warmup.i18n import _
 from warmup.targets import shown
@@ -97,11 +97,23 @@ def check_cron(expression: str) -> str:
             )
         )
     if not croniter.is_valid(normalized):
+        invalid = _invalid_field(fields)
+        if invalid is None:
+            raise TimingError(
+                _("'{expression}' is not a valid cron expression; {cron_help}").format(
+                    expression=shown(normalized), cron_help=cron_help()
+                )
+            )
+        index, value = invalid
         raise TimingError(
-            _("'{expression}' is not a valid cron expression{reason}; {cron_help}").format(
+            _(
+                "'{expression}' is not a valid cron expression: its {field} field "
+                "'{value}' is not valid ({rule})"
+            ).format(
                 expression=shown(normalized),
-                reason=_croniter_reason(normalized),
-                cron_help=cron_help(),
+                field=_field_name(index),
+                value=shown(value),
+                rule=_field_rule(index),
             )
         )
     try:
@@ -115,14 +127,34 @@ def check_cron(expression: str) -> str:
     return normalized
 
 
-def _croniter_reason(expression: str) -> str:
-    """croniter's own words, without the expression it repeats in brackets."""
-    try:
-        croniter(expression)
-    except CroniterError as error:
-        reason = re.sub(r"^\[.*?\]\s*", "", str(error)).strip()
-        return f" ({shown(reason, 80)})" if reason else ""
-    return ""
+def _field_name(index: int) -> str:
+    """The name of a cron expression's field by its place, from 0."""
+    names = (_("minute"), _("hour"), _("day"), _("month"), _("weekday"))
+    return names[index]
+
+
+def _field_rule(index: int) -> str:
+    """What a cron expression's field takes, in a few words."""
+    rules = (
+        "0-59",
+        "0-23",
+        "1-31",
+        _("1-12 or jan-dec"),
+        _("0-7 or sun-sat; 0 and 7 are Sunday"),
+    )
+    return rules[index]
+
+
+def _invalid_field(fields: list[str]) -> tuple[int, str] | None:
+    """The first field croniter refuses on its own (every other field `*`), with its
+    value; None when each field alone is valid. Said in our words, which are translated,
+    rather than croniter's."""
+    for index, value in enumerate(fields):
+        alone = ["*"] * CRON_FIELDS
+        alone[index] = value
+        if not croniter.is_valid(" ".join(alone)):
+            return index, value
+    return None
 
 
 def parse_clock(text: str) -> time:
