@@ -109,3 +109,7 @@ class RunsPage(CallbackData, prefix="rp"):
 
 class SchedulesPage(CallbackData, prefix="sp"):
     page: PageNumber
+
+
+class ScenariosPage(CallbackData, prefix="cp"):
+    page: PageNumber

@@ -1,7 +1,8 @@
 """/profiles, /scenarios and /reload: what is configured.
 
 /profiles pages through the fleet (thousands of profiles) with filters: by the latest
-result, by tag. Each page is read with two queries, whatever the fleet's size.
+result, by tag. Each page is read with two queries, whatever the fleet's size. /scenarios
+pages through the scenarios folder, as loaded by the last /reload.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aiogram.utils.i18n import ngettext
 from bot.render import MESSAGE_LIMIT, RUN_ICONS, fit, problem_lines, shorten
 from bot.settings import Settings
 from handlers.arguments import ArgumentError, parse_profiles_args, profiles_usage
-from handlers.callbacks import ProfilesPage, tag_key
+from handlers.callbacks import ProfilesPage, ScenariosPage, tag_key
 from handlers.pages import Page, chosen, keyboard, nav_row, show_in_place
 from models import RunStatus
 from warmup.catalog import Catalog, ReloadReport
@@ -33,6 +34,9 @@ under Telegram's 4096 characters."""
 TAG_BUTTONS = 6
 SHOWN_TAGS = 40
 SHOWN_TAG = 20
+SCENARIOS_PER_PAGE = 8
+"""A scenario's line is at most about 380 characters (a name of 64, its first problem cut
+at 300): eight stay under Telegram's 4096."""
 
 
 async def show_profiles(message: Message, command: CommandObject, catalog: Catalog) -> None:
@@ -170,19 +174,46 @@ def tag_rows(
 
 
 async def show_scenarios(message: Message, catalog: Catalog) -> None:
+    text, markup = scenarios_page(catalog, 1)
+    await message.answer(text, reply_markup=markup)
+
+
+async def on_scenarios_page(
+    callback: CallbackQuery, callback_data: ScenariosPage, catalog: Catalog
+) -> None:
+    await show_in_place(callback, *scenarios_page(catalog, callback_data.page))
+
+
+def scenarios_page(catalog: Catalog, number: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of the scenarios: the valid ones, then the invalid ones with their first
+    problem, each group in the order of their names."""
     scenarios = catalog.scenarios
     if not scenarios.valid and not scenarios.invalid:
-        await message.answer(_("No scenarios yet: add .yaml files to the scenarios folder."))
-        return
-    lines = [_("<b>Scenarios</b>")]
-    for name, scenario in sorted(scenarios.valid.items()):
-        about = (
-            f" — {html.quote(shorten(scenario.description, 100))}" if scenario.description else ""
+        return _("No scenarios yet: add .yaml files to the scenarios folder."), None
+    lines = [
+        f"✅ <b>{html.quote(name)}</b>"
+        + (f" — {html.quote(shorten(scenario.description, 100))}" if scenario.description else "")
+        for name, scenario in sorted(scenarios.valid.items())
+    ]
+    lines.extend(
+        f"❌ <b>{html.quote(name)}</b> — {html.quote(shorten(error.summary(), 300))}"
+        for name, error in sorted(scenarios.invalid.items())
+    )
+    page = Page.of(len(lines), SCENARIOS_PER_PAGE, number)
+    shown = [scenarios_title(len(scenarios.valid), len(scenarios.invalid)), *page.slice(lines)]
+    if page.line():
+        shown.extend(["", page.line()])
+    markup = keyboard(nav_row(page, lambda number: ScenariosPage(page=number)))
+    return fit(shown, MESSAGE_LIMIT), markup
+
+
+def scenarios_title(valid: int, invalid: int) -> str:
+    counts = ngettext("{count} valid", "{count} valid", valid).format(count=valid)
+    if invalid:
+        counts += ", " + ngettext("{count} invalid", "{count} invalid", invalid).format(
+            count=invalid
         )
-        lines.append(f"✅ <b>{html.quote(name)}</b>{about}")
-    for name, error in sorted(scenarios.invalid.items()):
-        lines.append(f"❌ <b>{html.quote(name)}</b> — {html.quote(shorten(error.summary(), 300))}")
-    await message.answer(fit(lines, MESSAGE_LIMIT))
+    return _("<b>Scenarios</b>") + f" · {counts}"
 
 
 async def reload_and_share(catalog: Catalog, settings: Settings) -> ReloadReport:
@@ -223,5 +254,6 @@ def create_router() -> Router:
     router.message.register(show_profiles, Command("profiles"))
     router.callback_query.register(on_profiles_page, ProfilesPage.filter())
     router.message.register(show_scenarios, Command("scenarios"))
+    router.callback_query.register(on_scenarios_page, ScenariosPage.filter())
     router.message.register(reload_catalog, Command("reload"))
     return router

@@ -103,6 +103,7 @@ async def test_problems_of_the_configuration_files_are_worded_in_the_readers_lan
 
     await russian.send("/scenarios")
     listed = (await russian.wait_for_reply()).text
+    assert listed.startswith("Сценарии · 1 корректный, 1 некорректный\n"), listed
     assert (
         "❌ broken — broken.yaml, строка 4: steps[1]: неизвестное действие 'clik'; ожидается "
         "одно из: goto, wait," in listed
@@ -111,6 +112,7 @@ async def test_problems_of_the_configuration_files_are_worded_in_the_readers_lan
     assert "unknown action" not in listed and "line 4" not in listed
     await english.send("/scenarios")
     listed = (await english.wait_for_reply()).text
+    assert listed.startswith("Scenarios · 1 valid, 1 invalid\n"), listed
     assert "❌ broken — broken.yaml, line 4: steps[1]: unknown action 'clik'; expected" in listed
     assert "(and 1 more problem)" in listed
 

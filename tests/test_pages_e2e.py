@@ -219,3 +219,37 @@ async def test_tasks_and_schedules_page_by_page(start_bot: StartBot) -> None:
     assert await chat.press(schedules, "Delete #7") == "Schedule #7 deleted."
     assert re.findall(r"Schedule #(\d)", schedules.text) == ["1", "2", "3", "4", "5"]
     assert not PAGE_LINE.search(schedules.text), "back to one page"
+
+
+async def test_a_scenarios_folder_of_many_long_scenarios_page_by_page(
+    start_bot: StartBot,
+) -> None:
+    valid = {
+        f"{index:02}-" + "v" * 61: SMOKE.replace("Open the feed", "Open the feed " * 20)
+        for index in range(20)
+    }
+    invalid = {
+        f"{index:02}-" + "x" * 61: f'steps:\n  - "{"<b>&amp;</b>" * 30}": 1\n'
+        for index in range(20, 31)
+    }
+    harness = await start_bot(profiles=["alice"], scenarios={**valid, **invalid})
+    chat = harness.chat
+
+    await chat.send("/scenarios")
+    listing = await chat.wait_for_reply()
+    assert listing.text.startswith("Scenarios · 20 valid, 11 invalid"), listing.text
+    assert page_of(listing) == (1, 4)
+    pages = await walk_pages(chat, listing)
+    assert all(len(text) <= TEXT_LIMIT for text in pages)
+    listed = [name for text in pages for name in re.findall(r"^[✅❌] (\S+)", text, re.M)]
+    assert listed == sorted(valid) + sorted(invalid)
+    assert "line 2: steps[0]: unknown action '<b>&amp;</b><b>&amp;</b>" in pages[-1], pages[-1]
+
+    for name in sorted(invalid):
+        (harness.settings.scenarios_dir / f"{name}.yaml").unlink()
+    await chat.send("/reload")
+    await chat.wait_for_reply()
+    await chat.press(listing, "◀")
+    assert page_of(listing) == (3, 3), "the page is clamped to the pages there are now"
+    await chat.press(listing, "◀")
+    assert page_of(listing) == (2, 3)
