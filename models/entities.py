@@ -137,8 +137,9 @@ class WarmupRun(Model):
             # A profile's latest run, found by one index seek whatever the history's
             # length (/profiles reads it for every profile of the fleet).
             Index(fields=("profile_id", "id"), name="warmup_run_profile_latest"),
-            # /stats counts the runs that ended in a period, out of months of history.
-            Index(fields=("finished_at",), name="warmup_run_finished_at"),
+            # /stats counts the runs that ended in a period, out of months of history:
+            # by day and result and by run time from the index alone, never the table.
+            Index(fields=("finished_at", "status", "started_at"), name="warmup_run_ended"),
         )
 
 
