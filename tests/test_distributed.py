@@ -201,17 +201,20 @@ async def test_a_task_of_ten_profiles_is_split_between_two_workers_and_played_on
     assert {worker.name for worker in await live_workers(within=5)} == {"w1", "w2"}
 
 
-async def test_a_run_sent_twice_is_played_once(cluster: Callable[..., object]) -> None:
+async def test_a_run_sent_thrice_is_played_once(cluster: Callable[..., object]) -> None:
     c: Cluster = await cluster()  # type: ignore[misc]
     task_id = await start(c, "p0")
     run_id = (await WarmupRun.get(task_id=task_id)).id
     await send_run(c.dispatch._broker, run_id)
-    await c.start_worker("w1")  # type: ignore[operator]
+    await send_run(c.dispatch._broker, run_id)
+    # One worker with room for all three messages: they reach the same process at once.
+    await c.start_worker("w1", sessions=3)  # type: ignore[operator]
     await c.start_worker("w2")  # type: ignore[operator]
     await c.playing.until(lambda: len(c.playing.played) == 1)
     c.playing.hold.set()
     assert await c.ended(task_id) == TaskStatus.completed
     assert [profile for _, profile, _ in c.playing.played] == ["p0"]
+    assert (await WarmupRun.get(id=run_id)).error is None
 
 
 async def test_the_runs_of_a_stopped_worker_are_finished_by_the_other(

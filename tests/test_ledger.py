@@ -172,6 +172,28 @@ async def test_resume_pressed_twice_at_once_reopens_the_task_once(
     assert [event.resumed for event in recorder.of(TaskSubmitted)] == [False, True]
 
 
+async def test_a_run_is_claimed_once_however_many_of_its_messages_arrive(
+    database: None, ledger: Ledger
+) -> None:
+    task, (run,) = await new_task(ledger, ["alice"])
+    other = Ledger(EventBus(), player="w2")
+    claims = await asyncio.gather(
+        ledger.claim_run(run), other.claim_run(run), ledger.claim_run(run), other.claim_run(run)
+    )
+    assert sorted(claims) == [False, False, False, True]
+    winner = PLAYER if claims[0] or claims[2] else "w2"
+    assert (await WarmupRun.get(id=run.run_id)).played_by == winner
+    assert not await ledger.claim_run(run), "a message of a run claimed here is dropped too"
+
+    # Interrupted and resumed, the run is nobody's again: any worker may claim it.
+    assert await ledger.stop_task(task, TaskStatus.interrupted)
+    assert await ledger.reopen_task(task.task_id) == 1
+    started = await ledger.start_task(task.task_id)
+    assert started is not None
+    assert (await WarmupRun.get(id=run.run_id)).played_by is None
+    assert await other.claim_run(run)
+
+
 async def test_a_final_failure_queues_its_notice_in_the_same_change(
     database: None, ledger: Ledger
 ) -> None:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models import (
@@ -208,7 +209,7 @@ class Ledger:
                     return None
                 queued = await WarmupRun.filter(
                     task_id=task_id, status__in=run_sources(RunStatus.queued)
-                ).update(status=RunStatus.queued, finished_at=None)
+                ).update(status=RunStatus.queued, finished_at=None, played_by=None)
                 task = await WarmupTask.get(id=task_id)
             return queued, task
 
@@ -253,14 +254,27 @@ class Ledger:
         return None if run is None else _queued(TaskRef.of(run.task), run)
 
     async def claim_run(self, run: RunRef) -> bool:
-        """A worker has the run's message: the run, still queued, names it as its player,
-        so that if the worker dies before it begins, the bot gives the run to another."""
-        moved = await retry_write(
-            lambda: WarmupRun.filter(id=run.run_id, status=RunStatus.queued).update(
+        """A worker has the run's message: the run, still queued and claimed by nobody,
+        names it as its player, so that if the worker dies before it begins, the bot gives
+        the run to another. False when another message of the run (here or in another
+        worker) claimed it first: a run sent twice is played once.
+
+        A claim the bot took back (the run requeued or its worker gone) is nobody's again.
+        A retried claim also takes a run already claimed under this process's name: the
+        write that failed may have been applied, its answer lost."""
+        tries = 0
+
+        async def claim() -> int:
+            nonlocal tries
+            tries += 1
+            claimable = Q(played_by__isnull=True)
+            if tries > 1:
+                claimable |= Q(played_by=self.player)
+            return await WarmupRun.filter(claimable, id=run.run_id, status=RunStatus.queued).update(
                 played_by=self.player
-            ),
-            what=f"claim of run {run.run_id}",
-        )
+            )
+
+        moved = await retry_write(claim, what=f"claim of run {run.run_id}")
         return bool(moved)
 
     async def begin_attempt(self, run: RunRef, attempt: int, *, first: bool | None = None) -> bool:

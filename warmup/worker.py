@@ -134,7 +134,7 @@ class Worker:
 
     async def _play(self, queued: QueuedRun) -> None:
         if not await self._ledger.claim_run(queued.ref):
-            return  # it began elsewhere, or was stopped, since it was read
+            return  # another message of it came first, it began, or it was stopped
         scenario = await self._scenario(queued.ref.task.task_id)
         if isinstance(scenario, Scenario):
             await self._engine.play_run(queued, scenario)
