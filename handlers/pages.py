@@ -1,9 +1,9 @@
 """Long lists shown a page at a time: one message, edited in place by ◀ ▶ buttons.
 
-Every list (/profiles, /scenarios, /tasks, /status, /schedules, a task's details) has a size per
-page chosen so that its longest possible page stays within Telegram's 4096 characters;
-the page asked for is clamped to the pages there are now, so a button pressed after the
-list shrank shows its last page rather than nothing.
+Every list (/profiles, /scenarios, /tasks, /status, /schedules, a task's details) has a
+size per page chosen so that its longest possible page stays within Telegram's 4096
+characters; the page asked for is clamped to the pages there are now, so a button pressed
+after the list shrank shows its last page rather than nothing.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ async def _median_seconds(ended: QuerySet[WarmupRun], dialect: str) -> float | N
     """The median run time, to a tenth of a second.
 
     The database counts the runs per tenth of a second (a few thousand rows whatever the
-    number of runs, read from the `warmup_run_ended` index alone), and the median is
+    number of runs, read from the `warmup_run_ended` index), and the median is
     found in those counts: sorting every run time of a year of history took seconds on
     SQLite, while the bot's other database calls waited for its one connection."""
     timed = ended.filter(status__in=list(TIMED_STATUSES), started_at__isnull=False)
